@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# phonerec TIMIT recipe: prepare -> features -> train -> decode -> score.
+#   ./run.sh                               # synthetic corpus (generated into data/), default config
+#   ./run.sh --timit /data/TIMIT --config conf/crdnn_full.yaml --exp crdnn_full
+#   ./run.sh --stage 3 --stop-stage 3 --resume true   # continue an interrupted training
+# Paths are relative to this folder. A stage whose output exists is skipped unless --force true.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=100
+timit=""                       # TIMIT root; empty: generate the synthetic corpus into $data/synthetic_timit
+config=conf/crdnn.yaml
+exp=""                         # experiment name (default: the config's file name)
+data=data                      # manifests and features go here
+dev_spk=conf/dev_spk.list
+test_spk=conf/core_test_spk.list
+test_set=core                  # core (192 utts on TIMIT) or full (1344)
+skip_bad=false
+force=false
+resume=false
+synth_seed=0
+python=${PYTHON:-python}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage=$2 ;; --stop-stage|--stop_stage) stop_stage=$2 ;;
+    --timit) timit=$2 ;; --config) config=$2 ;; --exp) exp=$2 ;; --data) data=$2 ;;
+    --dev-spk) dev_spk=$2 ;; --test-spk) test_spk=$2 ;; --test-set) test_set=$2 ;;
+    --skip-bad) skip_bad=$2 ;; --force) force=$2 ;; --resume) resume=$2 ;; --synth-seed) synth_seed=$2 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
+  esac
+  shift 2
+done
+[ -n "$exp" ] || exp=$(basename "$config" .yaml)
+expdir=exp/$exp
+scripts=../../scripts
+log() { echo "$(date +%H:%M:%S) [run.sh] $*"; }
+done_or_forced() { [ "$force" = true ] || [ ! -e "$1" ]; }   # true when the stage must run
+
+if [ -z "$timit" ]; then
+  timit=$data/synthetic_timit
+  if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+    if done_or_forced "$timit"; then
+      log "stage 0: synthetic corpus (seed $synth_seed) -> $timit"
+      $python $scripts/make_synthetic_timit.py --out "$timit" --seed "$synth_seed" --force
+    else
+      log "stage 0: $timit exists, skipped"
+    fi
+  fi
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  if done_or_forced "$data/manifests/test.json"; then
+    log "stage 1: prepare $timit -> $data/manifests/{train,dev,test}.json"
+    opts=(); [ "$skip_bad" = true ] && opts+=(--skip-bad)
+    $python $scripts/prepare.py --timit "$timit" --out "$data/manifests" --dev-spk "$dev_spk" \
+      --test-spk "$test_spk" --test-set "$test_set" "${opts[@]}"
+  else
+    log "stage 1: $data/manifests exists, skipped"
+  fi
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  if done_or_forced "$data/fbank/test.pt"; then
+    log "stage 2: features $data/manifests -> $data/fbank"
+    $python $scripts/features.py --data "$data" --config "$config"
+  else
+    log "stage 2: $data/fbank exists, skipped"
+  fi
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  if [ "$resume" = true ] || done_or_forced "$expdir/model.pt"; then
+    log "stage 3: train $config on $data/fbank -> $expdir"
+    opts=(); [ "$resume" = true ] && opts+=(--resume)
+    [ "$force" = true ] && [ "$resume" != true ] && rm -rf "$expdir/checkpoints"
+    $python $scripts/train.py --config "$config" --data "$data" --exp "$expdir" "${opts[@]}"
+  else
+    log "stage 3: $expdir/model.pt exists, skipped"
+  fi
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  if done_or_forced "$expdir/decode_test/hyp.txt" || [ "$expdir/model.pt" -nt "$expdir/decode_test/hyp.txt" ]; then
+    log "stage 4: decode $expdir/model.pt -> $expdir/decode_{dev,test}/hyp.txt"
+    $python $scripts/decode.py --exp "$expdir" --data "$data" --splits dev test
+  else
+    log "stage 4: $expdir/decode_test/hyp.txt is up to date, skipped"
+  fi
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "stage 5: score $expdir/decode_{dev,test}/hyp.txt -> per.json"
+  $python $scripts/score.py --exp "$expdir" --data "$data" --splits dev test
+fi

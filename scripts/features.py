@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Stage features: data/manifests/<split>.json -> data/fbank/<split>.pt + cmvn.json (train only)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from phonerec.config import ConfigError, load_config
+from phonerec.features import compute_cmvn, extract, save_cmvn
+from phonerec.logs import setup_logging
+from phonerec.manifest import ManifestError, read_manifest
+
+log = logging.getLogger("features")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data", required=True, help="data folder holding manifests/; features go to <data>/fbank")
+    p.add_argument("--config", help="experiment YAML (its features section is used)")
+    p.add_argument("--set", action="append", default=[], help="override, e.g. features.n_mels=40")
+    p.add_argument("--splits", nargs="+", default=["train", "dev", "test"])
+    a = p.parse_args(argv)
+    setup_logging()
+    try:
+        cfg = load_config(a.config, a.set).features
+        manifests = {}
+        errors = []
+        for split in a.splits:  # validate every manifest first and report all bad entries
+            try:
+                manifests[split] = read_manifest(Path(a.data) / "manifests" / f"{split}.json")
+            except ManifestError as e:
+                errors.append(str(e))
+        if errors:
+            raise ManifestError("\n".join(errors))
+    except (ConfigError, ManifestError) as e:
+        log.error("%s", e)
+        return 1
+    out = Path(a.data) / "fbank"
+    for split, manifest in manifests.items():
+        speeds = cfg.speed_perturb if split == "train" else [1.0]
+        cache = extract(manifest, cfg, speeds, progress=lambda it: tqdm(it, desc=split, mininterval=2, file=sys.stderr))
+        cache.save(out / f"{split}.pt")
+        log.info("%s: %d utterances (speeds %s), %d frames -> %s", split, len(cache.utt_ids), speeds,
+                 cache.feats.shape[0], out / f"{split}.pt")
+        if split == "train":
+            save_cmvn(compute_cmvn(cache), out / "cmvn.json")
+            log.info("global CMVN from the train frames -> %s", out / "cmvn.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

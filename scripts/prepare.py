@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Stage prepare: TIMIT tree -> data/manifests/{train,dev,test}.json (SpeechBrain schema)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from phonerec.fileio import write_text
+from phonerec.logs import setup_logging
+from phonerec.manifest import write_manifest
+from phonerec.timit import CorpusError, prepare, read_speaker_list
+
+log = logging.getLogger("prepare")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--timit", required=True, help="TIMIT root (the folder holding TRAIN and TEST, or above it)")
+    p.add_argument("--out", required=True, help="manifest folder, e.g. data/manifests")
+    p.add_argument("--dev-spk", required=True, help="dev speaker list (50 speakers on real TIMIT)")
+    p.add_argument("--test-spk", required=True, help="core test speaker list (24 speakers)")
+    p.add_argument("--test-set", choices=("core", "full"), default="core", help="core: 192 utts; full: all 1344 TEST utts")
+    p.add_argument("--keep-sa", action="store_true", help="keep the SA1/SA2 sentences (excluded by convention)")
+    p.add_argument("--skip-bad", action="store_true", help="leave out bad utterances (listed in skipped.txt) instead of stopping")
+    a = p.parse_args(argv)
+    setup_logging()
+    try:
+        manifests, skipped = prepare(a.timit, read_speaker_list(a.dev_spk), read_speaker_list(a.test_spk),
+                                     test_set=a.test_set, keep_sa=a.keep_sa, skip_bad=a.skip_bad)
+    except (CorpusError, OSError) as e:
+        log.error("%s", e)
+        return 1
+    out = Path(a.out)
+    for split, rows in manifests.items():
+        if not rows:
+            log.error("split %s is empty: check the speaker lists and the corpus", split)
+            return 1
+        write_manifest(out / f"{split}.json", rows)
+    skipped_file = out / "skipped.txt"
+    if skipped:
+        write_text(skipped_file, "".join(s.replace("\n", " ") + "\n" for s in skipped))
+        log.warning("skipped %d bad item(s), listed in %s", len(skipped), skipped_file)
+    else:
+        skipped_file.unlink(missing_ok=True)
+    log.info("wrote %s", ", ".join(f"{s}: {len(r)}" for s, r in manifests.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

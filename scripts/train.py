@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Stage train: cached features + config -> exp/<name>/model.pt (best dev PER), checkpoints, history."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from phonerec.checkpoint import CheckpointError
+from phonerec.config import ConfigError, load_config
+from phonerec.experiment import train
+from phonerec.features import FeatureError
+from phonerec.logs import setup_logging
+from phonerec.manifest import ManifestError
+from phonerec.trainer import TrainingError
+
+log = logging.getLogger("train")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config", help="experiment YAML, e.g. recipes/timit/conf/crdnn.yaml")
+    p.add_argument("--set", action="append", default=[], help="override, e.g. train.lr=5e-4 (repeatable)")
+    p.add_argument("--data", required=True, help="data folder with manifests/ and fbank/")
+    p.add_argument("--exp", required=True, help="experiment folder, e.g. exp/crdnn")
+    p.add_argument("--resume", action="store_true", help="continue from <exp>/checkpoints/last.pt")
+    p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: cuda if available)")
+    a = p.parse_args(argv)
+    setup_logging(Path(a.exp) / "log" / "train.log")
+    try:
+        cfg = load_config(a.config, a.set)
+        history = train(cfg, a.data, a.exp, resume=a.resume, device=a.device)
+    except (ConfigError, ManifestError, FeatureError, CheckpointError, TrainingError) as e:
+        log.error("%s", e)
+        return 1
+    if history:
+        best = min(history, key=lambda h: h.get("dev_per", float("inf")))
+        log.info("best dev PER %.2f %% at epoch %d", best["dev_per"], best["epoch"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

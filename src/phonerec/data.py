@@ -1,0 +1,134 @@
+"""Dataset over a cached split, duration-bucketed batch sampler, and the padding collate.
+
+Utterances are sorted by length and cut into batches by a padded-frames budget, so a
+batch of short utterances holds many and a batch of long ones few, with little padding.
+The batches are fixed; only their order is shuffled each epoch (seeded), as in the seeds.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from .features import FeatureCache, normalize
+from .phones import PhoneTokenizer, fold
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    feats: torch.Tensor  # (N, T, F) float32, zero-padded
+    feat_lens: torch.Tensor  # (N,) int64
+    targets: torch.Tensor  # (N, S) int64 phone ids, zero-padded (0 is the blank, never a target)
+    target_lens: torch.Tensor  # (N,) int64
+    utt_ids: list[str]
+
+    def to(self, device, non_blocking: bool = False) -> "Batch":
+        return Batch(
+            self.feats.to(device, non_blocking=non_blocking),
+            self.feat_lens.to(device, non_blocking=non_blocking),
+            self.targets.to(device, non_blocking=non_blocking),
+            self.target_lens.to(device, non_blocking=non_blocking),
+            self.utt_ids,
+        )
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+
+class PhoneDataset(torch.utils.data.Dataset):
+    """Normalised features of one split with their phone-id targets.
+
+    `manifest` gives the 61-phone labels; they are folded to the tokenizer's set. A cached
+    copy `<utt>-sp0.9` (speed perturbation) takes the labels of `<utt>`.
+    """
+
+    def __init__(self, cache: FeatureCache, manifest: dict, tokenizer: PhoneTokenizer, phone_set: int, cmvn: dict):
+        self.utt_ids = cache.utt_ids
+        self.lengths = cache.lengths.tolist()
+        self.offsets = cache.offsets.tolist()
+        self.feats = normalize(cache.feats, cmvn)  # (sum T, F) float32, normalised once
+        self.targets = []
+        for utt_id in self.utt_ids:
+            base = utt_id.split("-sp")[0]
+            if base not in manifest:
+                raise KeyError(f"feature cache has utterance {utt_id!r} that the manifest lacks; rerun the features stage")
+            ids = tokenizer.encode(fold(manifest[base]["phn"].split(), phone_set))
+            self.targets.append(torch.tensor(ids, dtype=torch.long))
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    def __getitem__(self, i: int):
+        o, n = self.offsets[i], self.lengths[i]
+        return self.feats[o : o + n], self.targets[i], self.utt_ids[i]
+
+    def drop(self, keep: list[bool]) -> None:
+        """Keep only the utterances where `keep` is True (e.g. after an alignment check)."""
+        for name in ("utt_ids", "lengths", "offsets", "targets"):
+            setattr(self, name, [x for x, k in zip(getattr(self, name), keep) if k])
+
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Yield lists of indices: length-sorted batches under a padded-frames budget.
+
+    Batch composition is fixed; each epoch shuffles the batch order with `seed + epoch`
+    (call `set_epoch`), so a resumed run replays the same order. With `num_replicas` > 1
+    (DDP) each rank takes every num_replicas-th batch of the shuffled order.
+    """
+
+    def __init__(self, lengths: list[int], max_frames: int, *, shuffle: bool, seed: int = 0,
+                 num_replicas: int = 1, rank: int = 0):
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # longest first
+        self.batches: list[list[int]] = []
+        batch: list[int] = []
+        for i in order:
+            longest = lengths[batch[0]] if batch else lengths[i]
+            if batch and longest * (len(batch) + 1) > max_frames:
+                self.batches.append(batch)
+                batch = []
+            batch.append(i)
+        if batch:
+            self.batches.append(batch)
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self.num_replicas, self.rank = num_replicas, rank
+        if num_replicas > 1 and len(self.batches) % num_replicas:
+            # every rank must run the same number of steps: repeat the first (longest) batches
+            pad = num_replicas - len(self.batches) % num_replicas
+            self.batches += self.batches[:pad]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = list(range(len(self.batches)))
+        if self.shuffle:
+            random.Random(self.seed + self.epoch).shuffle(order)
+        for k in order[self.rank :: self.num_replicas]:
+            yield self.batches[k]
+
+    def __len__(self) -> int:
+        return len(self.batches) // self.num_replicas
+
+
+def collate(items) -> Batch:
+    """Pad a list of (feats (T, F), target ids (S,), utt_id) into a Batch."""
+    feats, targets, utt_ids = zip(*items)
+    return Batch(
+        pad_sequence(feats, batch_first=True),  # (N, T, F)
+        torch.tensor([f.shape[0] for f in feats], dtype=torch.long),
+        pad_sequence(targets, batch_first=True),  # (N, S)
+        torch.tensor([t.shape[0] for t in targets], dtype=torch.long),
+        list(utt_ids),
+    )
+
+
+def make_loader(dataset: PhoneDataset, max_frames: int, *, shuffle: bool, seed: int = 0, num_workers: int = 0,
+                num_replicas: int = 1, rank: int = 0) -> torch.utils.data.DataLoader:
+    sampler = BucketBatchSampler(dataset.lengths, max_frames, shuffle=shuffle, seed=seed,
+                                 num_replicas=num_replicas, rank=rank)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)

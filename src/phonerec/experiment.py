@@ -1,0 +1,161 @@
+"""Phone recognizer training and decoding on cached features: the glue between data,
+models, CTC, the generic trainer and scoring. Scripts call these functions.
+
+Experiment directory layout:
+  exp/<name>/config.yaml        resolved config
+  exp/<name>/checkpoints/       epoch-N.pt, best.pt, last.pt (trainer)
+  exp/<name>/model.pt           the model to decode with (best or averaged), self-contained
+  exp/<name>/history.json       one row per epoch
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from . import checkpoint
+from .config import ExperimentConfig, from_dict, save_config, to_dict
+from .ctc import ctc_loss, greedy_decode, min_frames_needed
+from .data import PhoneDataset, make_loader
+from .features import FeatureCache, check_compatible, load_cmvn
+from .fileio import write_json
+from .manifest import read_manifest
+from .models import build_model, count_parameters
+from .phones import PhoneTokenizer
+from .scoring import score
+from .trainer import Trainer, TrainerConfig
+
+log = logging.getLogger(__name__)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_split(data_dir, split: str, cfg: ExperimentConfig, tokenizer: PhoneTokenizer, cmvn: dict) -> PhoneDataset:
+    """Dataset of one split from `data_dir/manifests/<split>.json` and `data_dir/fbank/<split>.pt`."""
+    data_dir = Path(data_dir)
+    manifest = read_manifest(data_dir / "manifests" / f"{split}.json", check_files=False)
+    cache_path = data_dir / "fbank" / f"{split}.pt"
+    cache = FeatureCache.load(cache_path)
+    check_compatible(cache, cfg.features, cache_path)
+    return PhoneDataset(cache, manifest, tokenizer, cfg.data.train_phones, cmvn)
+
+
+def drop_unalignable(dataset: PhoneDataset, subsampling: int, split: str) -> list[str]:
+    """Remove utterances with fewer output frames than CTC needs; return their ids (logged)."""
+    keep, bad = [], []
+    for utt_id, n, target in zip(dataset.utt_ids, dataset.lengths, dataset.targets):
+        ok = n // subsampling >= min_frames_needed(target.tolist())
+        keep.append(ok)
+        if not ok:
+            bad.append(utt_id)
+    if bad:
+        log.warning("%s: %d utterance(s) are too short for CTC after %dx subsampling and are excluded: %s",
+                    split, len(bad), subsampling, " ".join(bad[:20]) + (" ..." if len(bad) > 20 else ""))
+        dataset.drop(keep)
+    return bad
+
+
+def ctc_step(model, batch) -> torch.Tensor:
+    """Training loss of one Batch."""
+    log_probs, out_lens = model(batch.feats, batch.feat_lens)
+    return ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
+
+
+def decode_loader(model, loader, tokenizer: PhoneTokenizer, device) -> tuple[dict[str, list[str]], float]:
+    """Greedy-decode every batch; return ({utt_id: phones}, mean CTC loss per utterance)."""
+    hyps, loss_sum, n = {}, 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for batch in loader:
+            batch = batch.to(device)
+            log_probs, out_lens = model(batch.feats, batch.feat_lens)
+            loss = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens, reduction="none")
+            loss = loss / batch.target_lens.clamp_min(1)
+            loss_sum += float(loss[torch.isfinite(loss)].sum())
+            n += len(batch)
+            for utt_id, ids in zip(batch.utt_ids, greedy_decode(log_probs, out_lens)):
+                hyps[utt_id] = tokenizer.decode(ids)
+    return hyps, loss_sum / max(n, 1)
+
+
+def references(dataset: PhoneDataset, tokenizer: PhoneTokenizer) -> dict[str, list[str]]:
+    return {u: tokenizer.decode(t.tolist()) for u, t in zip(dataset.utt_ids, dataset.targets)}
+
+
+def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, device=None) -> list[dict]:
+    """Train the configured model on `data_dir`'s train split, pick the best epoch by dev PER."""
+    data_dir, exp_dir = Path(data_dir), Path(exp_dir)
+    device = torch.device(device) if device else default_device()
+    torch.manual_seed(cfg.train.seed)
+    tokenizer = PhoneTokenizer.for_set(cfg.data.train_phones)
+    cmvn = load_cmvn(data_dir / "fbank" / "cmvn.json")
+    train_set = load_split(data_dir, "train", cfg, tokenizer, cmvn)
+    dev_set = load_split(data_dir, "dev", cfg, tokenizer, cmvn)
+    model = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer)).to(device)
+    drop_unalignable(train_set, model.subsampling, "train")
+    dev_refs = references(dev_set, tokenizer)
+    log.info("model %s: %.2f M parameters, time subsampling %dx, %d output classes (%d phones + blank), device %s",
+             cfg.model.name, count_parameters(model) / 1e6, model.subsampling, len(tokenizer),
+             cfg.data.train_phones, device)
+    log.info("train: %d utterances (%d frames), dev: %d utterances", len(train_set), sum(train_set.lengths), len(dev_set))
+    train_loader = make_loader(train_set, cfg.data.max_frames, shuffle=True, seed=cfg.train.seed,
+                               num_workers=cfg.data.num_workers)
+    dev_loader = make_loader(dev_set, cfg.data.valid_max_frames, shuffle=False)
+
+    def evaluate(m):
+        hyps, dev_loss = decode_loader(m, dev_loader, tokenizer, device)
+        return {"dev_loss": dev_loss, "dev_per": score(dev_refs, hyps)[0].per}
+
+    t = cfg.train
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    trainer_cfg = TrainerConfig(
+        epochs=t.epochs, lr=t.lr, schedule=t.schedule, warmup_steps=t.warmup_steps, grad_clip=t.grad_clip,
+        amp=t.amp, monitor="dev_per", mode="min", plateau_factor=t.plateau_factor,
+        plateau_patience=t.plateau_patience, early_stop_patience=t.early_stop_patience,
+        keep_checkpoints=max(t.keep_checkpoints, t.average), max_bad_steps=t.max_bad_steps,
+    )
+    extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn}
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, exp_dir / "config.yaml")
+    trainer = Trainer(model, optimizer, ctc_step, trainer_cfg, ckpt_dir=exp_dir / "checkpoints", device=device,
+                      evaluate=evaluate, extra=extra)
+    history = trainer.fit(train_loader, resume=resume)
+    write_json(exp_dir / "history.json", history)
+    export_model(trainer, exp_dir, extra, average=t.average)
+    return history
+
+
+def export_model(trainer: Trainer, exp_dir: Path, extra: dict, average: int = 0) -> Path:
+    """Write exp_dir/model.pt from the best checkpoint, or the average of the `average` best."""
+    ckpt_dir = exp_dir / "checkpoints"
+    if average > 1:
+        epochs = [h["epoch"] for h in trainer.best_epochs(average)]
+        paths = [ckpt_dir / f"epoch-{e}.pt" for e in epochs if (ckpt_dir / f"epoch-{e}.pt").is_file()]
+        weights, source = checkpoint.average_weights(paths), f"average of epochs {epochs}"
+    else:
+        weights, source = checkpoint.load(ckpt_dir / "best.pt")["model"], f"best epoch {trainer.state.best_epoch}"
+    out = exp_dir / "model.pt"
+    checkpoint.save({"model": weights, "source": source, **extra}, out)
+    log.info("wrote %s (%s)", out, source)
+    return out
+
+
+def load_model(exp_or_file, device=None) -> tuple[torch.nn.Module, ExperimentConfig, PhoneTokenizer, dict]:
+    """Load a self-contained model (exp dir or model file) -> (model in eval mode, config, tokenizer, cmvn)."""
+    path = Path(exp_or_file)
+    if path.is_dir():
+        path = path / "model.pt"
+    state = checkpoint.load(path)
+    try:
+        cfg = from_dict(ExperimentConfig, state["config"])
+        tokenizer = PhoneTokenizer(state["phones"])
+        cmvn = state["cmvn"]
+    except Exception as e:
+        raise checkpoint.CheckpointError(f"{path}: incompatible checkpoint (missing or bad {e})") from None
+    device = torch.device(device) if device else default_device()
+    model = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer))
+    checkpoint.load_weights(model, state["model"], path)
+    return model.to(device).eval(), cfg, tokenizer, cmvn

@@ -1,0 +1,141 @@
+"""Log-mel filterbank features, global CMVN from train only, and the on-disk feature cache.
+
+A split's cache is one file: all frames concatenated in one float16 tensor plus lengths,
+so training loads it once into memory and never re-reads audio.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchaudio
+
+from .audio import load_audio
+from .config import FeatureConfig
+from .fileio import torch_save, write_json
+
+log = logging.getLogger(__name__)
+
+
+class FeatureError(ValueError):
+    """A feature cache is missing, corrupt or was made with other settings."""
+
+
+class Fbank(torch.nn.Module):
+    """Waveform (T,) or (N, T) at `sample_rate` -> log-mel frames (frames, n_mels) or (N, frames, n_mels).
+
+    Frame t is centred on sample t * hop, so CTC frame indices map straight to times.
+    """
+
+    def __init__(self, cfg: FeatureConfig):
+        super().__init__()
+        self.hop = int(round(cfg.sample_rate * cfg.hop_ms / 1000))
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=cfg.sample_rate,
+            n_fft=cfg.n_fft,
+            win_length=int(round(cfg.sample_rate * cfg.win_ms / 1000)),
+            hop_length=self.hop,
+            n_mels=cfg.n_mels,
+            power=2.0,
+        )
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        spec = self.mel(wave)  # (..., n_mels, frames)
+        return torch.log(spec + 1e-6).transpose(-1, -2)  # (..., frames, n_mels)
+
+
+@dataclass
+class FeatureCache:
+    """All utterances of one split: feats (sum T, F) float16, lengths (N,), utt_ids [N]."""
+
+    utt_ids: list[str]
+    lengths: torch.Tensor
+    feats: torch.Tensor
+    config: dict
+
+    @property
+    def offsets(self) -> torch.Tensor:
+        return torch.cumsum(self.lengths, 0) - self.lengths
+
+    def save(self, path) -> None:
+        torch_save({"utt_ids": self.utt_ids, "lengths": self.lengths, "feats": self.feats, "config": self.config}, path)
+
+    @classmethod
+    def load(cls, path) -> "FeatureCache":
+        path = Path(path)
+        if not path.is_file():
+            raise FeatureError(f"{path}: feature cache not found (run the features stage first)")
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            cache = cls(d["utt_ids"], d["lengths"], d["feats"], d["config"])
+        except Exception as e:
+            raise FeatureError(f"{path}: corrupt feature cache ({e}); delete it and rerun the features stage") from None
+        if int(cache.lengths.sum()) != cache.feats.shape[0] or len(cache.utt_ids) != len(cache.lengths):
+            raise FeatureError(f"{path}: inconsistent feature cache (lengths do not match frames)")
+        return cache
+
+
+def extract(manifest: dict, cfg: FeatureConfig, speeds=(1.0,), progress=None) -> FeatureCache:
+    """Compute log-mel features for every utterance of `manifest` at each speed factor.
+
+    Speed factor s != 1 resamples the waveform by 1/s (pitch and tempo change together,
+    as Kaldi/ESPnet speed perturbation) and names the copy `<utt_id>-sp<s>`.
+    """
+    fbank = Fbank(cfg)
+    utt_ids, lengths, chunks = [], [], []
+    items = list(manifest.items())
+    for utt_id, row in progress(items) if progress else items:
+        wave = load_audio(row["wav"], cfg.sample_rate)
+        for s in speeds:
+            w = wave if s == 1.0 else torchaudio.functional.resample(wave, int(cfg.sample_rate * s), cfg.sample_rate)
+            with torch.no_grad():
+                f = fbank(w)  # (frames, n_mels)
+            utt_ids.append(utt_id if s == 1.0 else f"{utt_id}-sp{s:g}")
+            lengths.append(f.shape[0])
+            chunks.append(f.to(torch.float16))
+    feats = torch.cat(chunks) if chunks else torch.zeros(0, cfg.n_mels, dtype=torch.float16)
+    return FeatureCache(utt_ids, torch.tensor(lengths, dtype=torch.long), feats, _cache_config(cfg))
+
+
+def _cache_config(cfg: FeatureConfig) -> dict:
+    return {k: getattr(cfg, k) for k in ("sample_rate", "n_mels", "win_ms", "hop_ms", "n_fft")}
+
+
+def check_compatible(cache: FeatureCache, cfg: FeatureConfig, path) -> None:
+    """Refuse a cache computed with other analysis settings than the experiment's."""
+    if cache.config != _cache_config(cfg):
+        raise FeatureError(f"{path}: features were computed with {cache.config}, the config asks for {_cache_config(cfg)}")
+
+
+def compute_cmvn(cache: FeatureCache) -> dict:
+    """Global per-bin mean and standard deviation over all frames (train split only)."""
+    x = cache.feats.double()
+    mean = x.mean(0)
+    std = x.var(0, unbiased=False).clamp_min(1e-8).sqrt()
+    return {"mean": mean.tolist(), "std": std.tolist(), "n_frames": int(x.shape[0])}
+
+
+def save_cmvn(cmvn: dict, path) -> None:
+    write_json(path, cmvn)
+
+
+def load_cmvn(path) -> dict:
+    path = Path(path)
+    try:
+        cmvn = json.loads(path.read_text())
+        assert len(cmvn["mean"]) == len(cmvn["std"])
+    except FileNotFoundError:
+        raise FeatureError(f"{path}: CMVN statistics not found (run the features stage first)") from None
+    except Exception:
+        raise FeatureError(f"{path}: corrupt CMVN statistics file") from None
+    return cmvn
+
+
+def normalize(feats: torch.Tensor, cmvn: dict) -> torch.Tensor:
+    """(…, F) features -> float32, zero mean and unit variance per bin."""
+    mean = torch.tensor(cmvn["mean"], dtype=torch.float32)
+    std = torch.tensor(cmvn["std"], dtype=torch.float32)
+    return (feats.float() - mean) / std

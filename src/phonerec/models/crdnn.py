@@ -1,0 +1,48 @@
+"""CRDNN: 2-D CNN front end with time/frequency subsampling + BiLSTM + projection + output.
+
+The shape of SpeechBrain's TIMIT CRDNN, sized by the config (~10 M parameters at full size).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from .common import BiLSTM, conv_out_lens
+
+
+class CRDNN(nn.Module):
+    def __init__(self, cfg: ModelConfig, n_feats: int, n_classes: int):
+        super().__init__()
+        if len(cfg.cnn_channels) != len(cfg.time_strides):
+            raise ValueError("model.cnn_channels and model.time_strides must have the same length")
+        k = cfg.cnn_kernel
+        blocks, in_ch, freq = [], 1, n_feats
+        for ch, stride in zip(cfg.cnn_channels, cfg.time_strides):
+            blocks.append(nn.Sequential(
+                nn.Conv2d(in_ch, ch, k, stride=(stride, 2), padding=k // 2),
+                nn.BatchNorm2d(ch), nn.LeakyReLU(),
+                nn.Conv2d(ch, ch, k, padding=k // 2),
+                nn.BatchNorm2d(ch), nn.LeakyReLU(),
+            ))
+            in_ch, freq = ch, (freq + 2 * (k // 2) - k) // 2 + 1
+        self.cnn = nn.ModuleList(blocks)
+        self.strides, self.kernel = list(cfg.time_strides), k
+        self.subsampling = int(torch.tensor(self.strides).prod())
+        self.proj_in = nn.Sequential(nn.Linear(in_ch * freq, cfg.lstm_hidden), nn.Dropout(cfg.dropout))
+        self.rnn = BiLSTM(cfg.lstm_hidden, cfg.lstm_hidden, cfg.lstm_layers, cfg.dropout)
+        self.dnn = nn.Sequential(nn.Linear(self.rnn.out_dim, cfg.proj_dim), nn.LayerNorm(cfg.proj_dim),
+                                 nn.LeakyReLU(), nn.Dropout(cfg.dropout))
+        self.out = nn.Linear(cfg.proj_dim, n_classes)
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        x = feats.unsqueeze(1)  # (N, 1, T, F)
+        lens = feat_lens
+        for block, stride in zip(self.cnn, self.strides):
+            x = block(x)  # (N, C, T', F')
+            lens = conv_out_lens(lens, self.kernel, stride, self.kernel // 2)
+        n, c, t, f = x.shape
+        x = self.proj_in(x.permute(0, 2, 1, 3).reshape(n, t, c * f))  # (N, T', H)
+        x = self.rnn(x, lens)  # (N, T', 2H)
+        logits = self.out(self.dnn(x)).float()  # (N, T', C) in fp32 for CTC
+        return logits.log_softmax(-1), lens

@@ -1,0 +1,31 @@
+"""Deep bidirectional LSTM CTC model (Graves et al. 2013 style), optional frame stacking.
+
+Stacking `prod(time_strides)` consecutive frames subsamples time cheaply before the LSTM.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from .common import BiLSTM
+
+
+class BiLSTMModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, n_feats: int, n_classes: int):
+        super().__init__()
+        self.subsampling = int(torch.tensor(list(cfg.time_strides) or [1]).prod())
+        self.rnn = BiLSTM(n_feats * self.subsampling, cfg.lstm_hidden, cfg.lstm_layers, cfg.dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.out = nn.Linear(self.rnn.out_dim, n_classes)
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        s = self.subsampling
+        n, t, f = feats.shape
+        if s > 1:
+            pad = (-t) % s
+            feats = nn.functional.pad(feats, (0, 0, 0, pad))  # (N, T+pad, F)
+            feats = feats.reshape(n, (t + pad) // s, f * s)  # (N, T/s, F*s)
+        lens = torch.div(feat_lens + s - 1, s, rounding_mode="floor")
+        x = self.rnn(feats, lens)  # (N, T/s, 2H)
+        return self.out(self.dropout(x)).float().log_softmax(-1), lens

@@ -1,0 +1,90 @@
+"""TIMIT phone sets (61 / 48 / 39), folding between them, and the CTC tokenizer.
+
+The mapping is Lee & Hon (1989), read from the packaged `phones.60-48-39.map`
+(the same file every TIMIT recipe uses). `q` (glottal stop) has no 48/39 target:
+folding deletes it. Consecutive `sil` after folding to 39 are merged, as the
+published PERs do.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+BLANK = "<blank>"
+
+
+@lru_cache(maxsize=None)
+def _phone_map() -> tuple[tuple[str, str | None, str | None], ...]:
+    rows = []
+    text = resources.files("phonerec").joinpath("resources/phones.60-48-39.map").read_text()
+    for line in text.splitlines():
+        cols = line.split()
+        if not cols:
+            continue
+        if len(cols) == 1:
+            rows.append((cols[0], None, None))  # q: deleted when folding
+        else:
+            rows.append((cols[0], cols[1], cols[2]))
+    return tuple(rows)
+
+
+PHONES_61: tuple[str, ...] = tuple(r[0] for r in _phone_map())
+FOLD_48: dict[str, str | None] = {r[0]: r[1] for r in _phone_map()}
+FOLD_39: dict[str, str | None] = {r[0]: r[2] for r in _phone_map()}
+PHONES_48: tuple[str, ...] = tuple(sorted({v for v in FOLD_48.values() if v}))
+PHONES_39: tuple[str, ...] = tuple(sorted({v for v in FOLD_39.values() if v}))
+# Every 48-phone symbol folds to exactly one 39-phone symbol (the map is a tree).
+FOLD_48_TO_39: dict[str, str] = {r[1]: r[2] for r in _phone_map() if r[1]}
+
+PHONE_SETS = {61: PHONES_61, 48: PHONES_48, 39: PHONES_39}
+
+
+def fold(phones: list[str], target: int) -> list[str]:
+    """Fold a phone sequence (61, 48 or 39 symbols) to the `target` set (61, 48 or 39).
+
+    `q` is dropped; for the 39 set, runs of `sil` are merged into one.
+    Raises ValueError on a symbol that is not a TIMIT phone.
+    """
+    if target not in PHONE_SETS:
+        raise ValueError(f"unknown phone set {target}; use 61, 48 or 39")
+    out: list[str] = []
+    for p in phones:
+        if p in FOLD_48:  # a 61-phone symbol
+            q = p if target == 61 else FOLD_48[p] if target == 48 else FOLD_39[p]
+        elif p in FOLD_48_TO_39 and target != 61:  # already a 48-phone symbol
+            q = p if target == 48 else FOLD_48_TO_39[p]
+        elif p in PHONES_39 and target == 39:
+            q = p
+        else:
+            raise ValueError(f"unknown phone {p!r} for folding to {target}")
+        if q is None:
+            continue
+        if target == 39 and q == "sil" and out and out[-1] == "sil":
+            continue
+        out.append(q)
+    return out
+
+
+class PhoneTokenizer:
+    """Maps phone symbols to CTC class ids; id 0 is the blank."""
+
+    def __init__(self, phones: list[str] | tuple[str, ...]):
+        self.phones = list(phones)
+        self.symbols = [BLANK] + self.phones
+        self._ids = {p: i for i, p in enumerate(self.symbols)}
+
+    @classmethod
+    def for_set(cls, n: int) -> "PhoneTokenizer":
+        return cls(PHONE_SETS[n])
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def encode(self, phones: list[str]) -> list[int]:
+        try:
+            return [self._ids[p] for p in phones]
+        except KeyError as e:
+            raise ValueError(f"phone {e.args[0]!r} not in the tokenizer's set") from None
+
+    def decode(self, ids) -> list[str]:
+        return [self.symbols[int(i)] for i in ids if int(i) != 0]

@@ -1,0 +1,218 @@
+"""Generic fit loop shared by the phone models and the MNIST/CIFAR smoke tasks.
+
+Per epoch: train (AMP on CUDA, gradient clipping, per-step lr schedule), evaluate,
+log one line, save a checkpoint atomically. `fit(resume=True)` continues from the last
+complete checkpoint with the RNG states it saved, so an interrupted CPU run ends with
+the same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .schedule import lr_factor
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss stays non-finite); the message says why."""
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int
+    lr: float
+    schedule: str = "constant"  # cosine | noam | constant, after linear warm-up
+    warmup_steps: int = 0
+    grad_clip: float = 0.0  # 0 disables clipping
+    amp: bool = True  # bf16 autocast, CUDA only
+    monitor: str = "valid_loss"  # metric returned by `evaluate` that picks the best checkpoint
+    mode: str = "min"  # min or max
+    plateau_factor: float = 0.0  # NewBob / ReduceLROnPlateau factor on `monitor` (0 disables)
+    plateau_patience: int = 1
+    early_stop_patience: int = 0  # 0 disables
+    keep_checkpoints: int = 5
+    max_bad_steps: int = 20  # consecutive non-finite losses tolerated
+    log_every: int = 0  # log a progress line every N steps (0: only per epoch)
+
+
+@dataclass
+class TrainerState:
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    lr_scale: float = 1.0  # plateau decay factor applied on top of the schedule
+    best: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0  # epochs since the monitored metric last improved
+    skipped_steps: int = 0  # non-finite losses skipped in total
+    history: list = field(default_factory=list)
+
+
+def move_to(batch, device):
+    """Move a Batch (anything with .to) or a tuple/list of tensors to `device`."""
+    if hasattr(batch, "to"):
+        return batch.to(device, non_blocking=True)
+    return type(batch)(move_to(b, device) for b in batch)
+
+
+class Trainer:
+    """Fit `model` with `loss_fn(model, batch) -> scalar loss` and `evaluate(model) -> {metric: value}`.
+
+    `extra` is stored in every checkpoint (config, phone set, CMVN...) so a checkpoint
+    is self-contained for decoding.
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
+                 cfg: TrainerConfig, *, ckpt_dir, device="cpu", evaluate: Callable | None = None,
+                 extra: dict | None = None):
+        self.model, self.optimizer, self.loss_fn, self.cfg = model, optimizer, loss_fn, cfg
+        self.ckpt_dir, self.device = Path(ckpt_dir), torch.device(device)
+        self.evaluate, self.extra = evaluate, extra or {}
+        self.state = TrainerState()
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def _snapshot(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "trainer": self.state.__dict__.copy(),
+            "rng": {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            **self.extra,
+        }
+
+    def _save_epoch(self, improved: bool) -> None:
+        snap, epoch = self._snapshot(), self.state.epoch
+        checkpoint.save(snap, self.ckpt_dir / f"epoch-{epoch}.pt")
+        if improved:
+            checkpoint.save(snap, self.ckpt_dir / "best.pt")
+        checkpoint.save(snap, self.ckpt_dir / "last.pt")  # written last: "last" is always complete
+        old = sorted(self.ckpt_dir.glob("epoch-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+        keep_epochs = {h["epoch"] for h in self.best_epochs(self.cfg.keep_checkpoints)}
+        for p in old[: -self.cfg.keep_checkpoints] if self.cfg.keep_checkpoints else []:
+            if int(p.stem.split("-")[1]) not in keep_epochs:
+                p.unlink(missing_ok=True)
+
+    def best_epochs(self, n: int) -> list[dict]:
+        """History rows of the n best epochs by the monitored metric."""
+        rows = [h for h in self.state.history if self.cfg.monitor in h]
+        return sorted(rows, key=lambda h: h[self.cfg.monitor] * (1 if self.cfg.mode == "min" else -1))[:n]
+
+    def resume(self) -> bool:
+        """Load `last.pt` if present; return whether training resumed."""
+        path = self.ckpt_dir / "last.pt"
+        if not path.is_file():
+            return False
+        snap = checkpoint.load(path, map_location=self.device)
+        checkpoint.load_weights(self.model, snap["model"], path)
+        self.optimizer.load_state_dict(snap["optimizer"])
+        self.state = TrainerState(**snap["trainer"])
+        rng = snap["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        log.info("resumed from %s after epoch %d (step %d)", path, self.state.epoch, self.state.step)
+        return True
+
+    # ---- loop --------------------------------------------------------------------------
+    def _set_lr(self, total_steps: int) -> float:
+        c = self.cfg
+        lr = c.lr * self.state.lr_scale * lr_factor(c.schedule, self.state.step, c.warmup_steps, total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _train_epoch(self, loader, total_steps: int) -> float:
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        n_ok, consecutive_bad, t0 = 0, 0, time.time()
+        for i, batch in enumerate(loader):
+            batch = move_to(batch, self.device)
+            lr = self._set_lr(total_steps)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+                loss = self.loss_fn(self.model, batch)
+            if not torch.isfinite(loss):
+                consecutive_bad += 1
+                self.state.skipped_steps += 1
+                log.warning("non-finite loss at epoch %d step %d: step skipped (%d in a row)",
+                            self.state.epoch + 1, i, consecutive_bad)
+                if consecutive_bad >= self.cfg.max_bad_steps:
+                    raise TrainingError(f"{consecutive_bad} non-finite losses in a row: stopping "
+                                        "(lower the learning rate or check the data)")
+                self.optimizer.zero_grad(set_to_none=True)
+                continue
+            consecutive_bad = 0
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            self.optimizer.step()
+            self.state.step += 1
+            loss_sum += loss.detach()
+            n_ok += 1
+            if self.cfg.log_every and (i + 1) % self.cfg.log_every == 0:
+                log.info("epoch %d step %d: loss %.3f lr %.2e (%.1f steps/s)", self.state.epoch + 1, i + 1,
+                         loss.item(), lr, (i + 1) / (time.time() - t0))
+        return loss_sum.item() / max(n_ok, 1)
+
+    def _improved(self, value: float) -> bool:
+        best = self.state.best
+        return best is None or (value < best if self.cfg.mode == "min" else value > best)
+
+    def fit(self, train_loader, *, resume: bool = False) -> list[dict]:
+        """Train until `cfg.epochs` (or early stop). Returns the per-epoch history."""
+        if resume:
+            self.resume()
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        total_steps = self.cfg.epochs * len(train_loader)
+        while self.state.epoch < self.cfg.epochs:
+            if self.cfg.early_stop_patience and self.state.bad_epochs >= self.cfg.early_stop_patience:
+                log.info("early stop: no %s improvement for %d epochs", self.cfg.monitor, self.state.bad_epochs)
+                break
+            t0 = time.time()
+            sampler = getattr(train_loader, "batch_sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(self.state.epoch)
+            lr = self.optimizer.param_groups[0]["lr"]
+            train_loss = self._train_epoch(train_loader, total_steps)
+            metrics = {}
+            if self.evaluate is not None:
+                self.model.eval()
+                with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+                    metrics = self.evaluate(self.model)
+            self.state.epoch += 1
+            row = {"epoch": self.state.epoch, "train_loss": train_loss, **metrics,
+                   "lr": self.optimizer.param_groups[0]["lr"] if self.state.step else lr,
+                   "seconds": round(time.time() - t0, 2)}
+            value = metrics.get(self.cfg.monitor, train_loss if self.cfg.monitor == "train_loss" else None)
+            improved = value is not None and math.isfinite(value) and self._improved(value)
+            if improved:
+                self.state.best, self.state.best_epoch, self.state.bad_epochs = value, self.state.epoch, 0
+            else:
+                self.state.bad_epochs += 1
+                if self.cfg.plateau_factor and self.state.bad_epochs % max(self.cfg.plateau_patience, 1) == 0:
+                    self.state.lr_scale *= self.cfg.plateau_factor
+                    log.info("no %s improvement: lr scaled by %g", self.cfg.monitor, self.cfg.plateau_factor)
+            self.state.history.append(row)
+            self._save_epoch(improved)
+            log.info("epoch %s", "  ".join(f"{k} {_fmt(v)}" for k, v in row.items()))
+        return self.state.history
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3e}" if abs(v) < 1e-2 and v != 0 else f"{v:.3f}"
+    return str(v)
