@@ -1,0 +1,121 @@
+"""Trainer: the CTC model overfits a few utterances; resume reproduces an uninterrupted run."""
+import math
+
+import pytest
+import torch
+
+from phonerec.config import ModelConfig
+from phonerec.ctc import greedy_decode
+from phonerec.data import collate
+from phonerec.experiment import ctc_step
+from phonerec.models import build_model
+from phonerec.schedule import lr_factor
+from phonerec.trainer import Trainer, TrainerConfig, TrainingError
+
+
+def _toy_batches(n_utts=4, seed=0):
+    """Utterances whose frames encode their phone ids (learnable), as one Batch."""
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for i in range(n_utts):
+        ids = torch.randint(1, 10, (6,), generator=g)
+        frames = ids.repeat_interleave(5)  # 5 frames per phone
+        feats = torch.nn.functional.one_hot(frames, 16).float() + 0.1 * torch.randn(len(frames), 16, generator=g)
+        items.append((feats, ids, f"u{i}"))
+    return [collate(items)]
+
+
+@pytest.mark.parametrize("name", ["crdnn", "lstm", "cnn"])
+def test_ctc_model_overfits_few_utterances(tmp_path, name):
+    torch.manual_seed(0)
+    cfg = ModelConfig(name=name, cnn_channels=[16, 32], time_strides=[2, 1], lstm_hidden=48, lstm_layers=1,
+                      proj_dim=48, cnn_blocks=2, dropout=0.0)
+    model = build_model(cfg, 16, 10)
+    batches = _toy_batches()
+    losses = []
+    trainer = Trainer(model, torch.optim.AdamW(model.parameters(), lr=3e-3), ctc_step,
+                      TrainerConfig(epochs=150, lr=3e-3, monitor="train_loss", keep_checkpoints=1),
+                      ckpt_dir=tmp_path, evaluate=lambda m: {"train_loss_eval": ctc_step(m, batches[0]).item()})
+    history = trainer.fit(batches)
+    losses = [h["train_loss"] for h in history]
+    assert losses[-1] < 0.1 * losses[0], (losses[0], losses[-1])
+    model.eval()
+    b = batches[0]
+    lp, lens = model(b.feats, b.feat_lens)
+    hyps = greedy_decode(lp, lens)
+    correct = sum(h == t[:n].tolist() for h, t, n in zip(hyps, b.targets, b.target_lens))
+    assert correct >= 3  # decodes (nearly) all training utterances exactly
+
+
+def _mlp_trainer(tmp_path, epochs, seed=0, die_at_step=None):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Dropout(0.3), torch.nn.Linear(32, 3))
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
+
+    class Loader(list):  # 4 batches, shuffled per epoch by a sampler with set_epoch
+        pass
+
+    loader = Loader([(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)])
+
+    calls = {"n": 0}
+
+    def loss_fn(m, batch):
+        calls["n"] += 1
+        if calls["n"] == die_at_step:
+            raise KeyboardInterrupt("simulated kill in the middle of an epoch")
+        return torch.nn.functional.cross_entropy(m(batch[0]), batch[1])
+
+    cfg = TrainerConfig(epochs=epochs, lr=1e-2, schedule="cosine", warmup_steps=3, grad_clip=1.0,
+                        monitor="valid_loss", plateau_factor=0.5, keep_checkpoints=2)
+    trainer = Trainer(model, torch.optim.AdamW(model.parameters(), lr=1e-2), loss_fn, cfg, ckpt_dir=tmp_path,
+                      evaluate=lambda m: {"valid_loss": loss_fn(m, (x, y)).item()})
+    return trainer, loader
+
+
+def test_resume_gives_same_weights_as_straight_run(tmp_path):
+    straight, loader = _mlp_trainer(tmp_path / "a", epochs=6)
+    straight.fit(loader)
+    # killed during epoch 4 (3 epochs x (4 train steps + 1 evaluation) = 15 calls, then 2 more)
+    first, loader = _mlp_trainer(tmp_path / "b", epochs=6, die_at_step=17)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(loader)
+    assert first.state.epoch == 3
+    torch.manual_seed(123)  # a restarted process has a different RNG state...
+    resumed, loader = _mlp_trainer(tmp_path / "b", epochs=6, seed=99)  # ...and different fresh weights
+    resumed.fit(loader, resume=True)
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert [h["train_loss"] for h in resumed.state.history] == [h["train_loss"] for h in straight.state.history]
+    assert sorted(p.name for p in (tmp_path / "b").glob("epoch-*.pt"))  # per-epoch checkpoints kept
+
+
+def test_nonfinite_losses_skip_then_stop(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    calls = {"n": 0}
+
+    def loss_fn(m, batch):
+        calls["n"] += 1
+        out = m(batch[0]).sum()
+        return out * float("nan") if calls["n"] % 2 else out  # every other step is NaN
+
+    cfg = TrainerConfig(epochs=1, lr=0.1, monitor="train_loss", max_bad_steps=3)
+    batches = [(torch.ones(1, 2),)] * 6
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn, cfg, ckpt_dir=tmp_path)
+    trainer.fit(batches)
+    assert trainer.state.skipped_steps == 3 and trainer.state.step == 3
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+    always_nan = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                         lambda m, b: m(b[0]).sum() * float("nan"), cfg, ckpt_dir=tmp_path / "x")
+    with pytest.raises(TrainingError, match="3 non-finite losses in a row"):
+        always_nan.fit(batches)
+
+
+def test_schedule_values_at_known_steps():
+    assert lr_factor("cosine", 0, warmup=10, total=110) == pytest.approx(0.1)
+    assert lr_factor("cosine", 9, warmup=10, total=110) == pytest.approx(1.0)
+    assert lr_factor("cosine", 59, warmup=10, total=110) == pytest.approx(0.02 + 0.98 * 0.5)
+    assert lr_factor("cosine", 109, warmup=10, total=110) == pytest.approx(0.02)
+    assert lr_factor("noam", 39, warmup=10, total=0) == pytest.approx(math.sqrt(10 / 40))
+    assert lr_factor("constant", 500, warmup=10, total=0) == 1.0
