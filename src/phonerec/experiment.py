@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint
+from .augment import SpecAugment
 from .config import ExperimentConfig, from_dict, save_config, to_dict
 from .ctc import ctc_loss, greedy_decode, min_frames_needed
 from .data import PhoneDataset, make_loader
@@ -58,9 +59,10 @@ def drop_unalignable(dataset: PhoneDataset, subsampling: int, split: str) -> lis
     return bad
 
 
-def ctc_step(model, batch) -> torch.Tensor:
-    """Training loss of one Batch."""
-    log_probs, out_lens = model(batch.feats, batch.feat_lens)
+def ctc_step(model, batch, augment: SpecAugment | None = None) -> torch.Tensor:
+    """Training loss of one Batch (SpecAugment applied first when given)."""
+    feats = augment(batch.feats) if augment is not None and augment.enabled else batch.feats
+    log_probs, out_lens = model(feats, batch.feat_lens)
     return ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
 
 
@@ -120,7 +122,8 @@ def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, dev
     extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn}
     exp_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, exp_dir / "config.yaml")
-    trainer = Trainer(model, optimizer, ctc_step, trainer_cfg, ckpt_dir=exp_dir / "checkpoints", device=device,
+    augment = SpecAugment(t.specaugment)
+    trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment), trainer_cfg, ckpt_dir=exp_dir / "checkpoints", device=device,
                       evaluate=evaluate, extra=extra)
     history = trainer.fit(train_loader, resume=resume)
     write_json(exp_dir / "history.json", history)

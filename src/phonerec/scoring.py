@@ -1,17 +1,21 @@
-"""Phone error rate on the 39-phone folded set (jiwer alignment), summary and per-utterance files.
+"""Phone error rate on the 39-phone folded set (jiwer alignment), summary and per-utterance files,
+and the sclite-style analysis behind it: per speaker, per phone, confusion pairs.
 
 PER = (S + D + I) / N, N the number of folded reference phones, silence scored as a
-label and consecutive `sil` merged (the published TIMIT convention).
+label and consecutive `sil` merged (the published TIMIT convention). The corpus score and
+the analysis come from the same alignment, so their counts always agree.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import statistics
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import jiwer
 
 from .fileio import write_json, write_text
-from .phones import fold
+from .phones import PHONES_39, fold
 
 
 @dataclass
@@ -29,14 +33,28 @@ class Score:
         return {k: d[k] for k in ("per", "sub", "del", "ins", "n_ref", "n_utts")}
 
 
+def align(ref: list[str], hyp: list[str]) -> list[tuple[str | None, str | None]]:
+    """Minimum edit alignment (jiwer's) as (ref, hyp) pairs in order; None marks a deletion's
+    hyp side or an insertion's ref side."""
+    if not ref or not hyp:
+        return [(r, None) for r in ref] + [(None, h) for h in hyp]
+    pairs: list[tuple[str | None, str | None]] = []
+    for chunk in jiwer.process_words(" ".join(ref), " ".join(hyp)).alignments[0]:
+        r, h = ref[chunk.ref_start_idx:chunk.ref_end_idx], hyp[chunk.hyp_start_idx:chunk.hyp_end_idx]
+        if chunk.type == "insert":
+            pairs += [(None, x) for x in h]
+        elif chunk.type == "delete":
+            pairs += [(x, None) for x in r]
+        else:  # equal / substitute: same length on both sides
+            pairs += list(zip(r, h))
+    return pairs
+
+
 def _counts(ref: list[str], hyp: list[str]) -> tuple[int, int, int]:
     """(sub, del, ins) of the minimum edit alignment of two phone lists."""
-    if not ref:
-        return 0, 0, len(hyp)
-    if not hyp:
-        return 0, len(ref), 0
-    out = jiwer.process_words(" ".join(ref), " ".join(hyp))
-    return out.substitutions, out.deletions, out.insertions
+    pairs = align(ref, hyp)
+    return (sum(1 for r, h in pairs if r is not None and h is not None and r != h),
+            sum(1 for _, h in pairs if h is None), sum(1 for r, _ in pairs if r is None))
 
 
 def score(refs: dict[str, list[str]], hyps: dict[str, list[str]]) -> tuple[Score, list[tuple]]:
