@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
   shift 2
 done
 [ -n "$exp" ] || exp=$(basename "$config" .yaml)
-expdir=exp/$exp
+case "$exp" in /*) expdir=$exp ;; *) expdir=exp/$exp ;; esac   # absolute: used as is
 scripts=../../scripts
 log() { echo "$(date +%H:%M:%S) [run.sh] $*"; }
 done_or_forced() { [ "$force" = true ] || [ ! -e "$1" ]; }   # true when the stage must run

@@ -119,6 +119,11 @@ def _coerce(tp, value, name):
         tp = next(a for a in args if a is not type(None))
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads "3e-3" (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     base = typing.get_origin(tp) or tp
     if base is bool and not isinstance(value, bool) or base is not bool and isinstance(value, bool):
         raise ConfigError(f"config key {name!r} expects {getattr(base, '__name__', base)}, got {value!r}")

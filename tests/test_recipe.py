@@ -1,0 +1,125 @@
+"""End to end: run.sh on a tiny synthetic corpus; kill -9 during training and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from phonerec.phones import fold
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "timit"
+TINY = ["model.name=lstm", "model.lstm_hidden=32", "model.lstm_layers=1", "model.time_strides=[2]",
+        "train.epochs=3", "train.warmup_steps=5", "train.lr=3e-3", "data.max_frames=6000"]
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("conf") / "tiny.yaml"
+    lines = {}
+    for item in TINY:
+        key, value = item.split("=")
+        section, name = key.split(".")
+        lines.setdefault(section, []).append(f"  {name}: {value}")
+    path.write_text("".join(f"{s}:\n" + "\n".join(v) + "\n" for s, v in lines.items()))
+    return path
+
+
+def _levenshtein(a, b):
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+@pytest.fixture(scope="module")
+def recipe_run(timit_tree, tiny_config, tmp_path_factory):
+    work = tmp_path_factory.mktemp("recipe")
+    env = {**os.environ, "PYTHON": sys.executable}
+    cmd = ["bash", str(RECIPE / "run.sh"), "--timit", str(timit_tree), "--config", str(tiny_config),
+           "--data", str(work / "data"), "--exp", str(work / "exp")]
+    out = subprocess.run(cmd, cwd=RECIPE, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return work, out, cmd, env
+
+
+def test_recipe_end_to_end_outputs_are_consistent(recipe_run):
+    work, out, _, _ = recipe_run
+    exp = work / "exp"
+    assert "dev PER" in out.stdout and "test PER" in out.stdout
+    for split in ("dev", "test"):
+        per = json.loads((exp / f"decode_{split}" / "per.json").read_text())
+        assert set(per) == {"per", "sub", "del", "ins", "n_ref", "n_utts"}
+        manifest = json.loads((work / "data" / "manifests" / f"{split}.json").read_text())
+        hyps = {}
+        for line in (exp / f"decode_{split}" / "hyp.txt").read_text().splitlines():
+            utt, *phones = line.split()
+            hyps[utt] = phones
+        assert set(hyps) == set(manifest) and per["n_utts"] == len(manifest)
+        # independent re-scoring: own edit distance on the 39-phone folding
+        errors = n_ref = 0
+        for utt, row in manifest.items():
+            ref, hyp = fold(row["phn"].split(), 39), fold(hyps[utt], 39)
+            errors += _levenshtein(ref, hyp)
+            n_ref += len(ref)
+        assert per["n_ref"] == n_ref
+        assert per["sub"] + per["del"] + per["ins"] == errors
+        assert per["per"] == pytest.approx(100 * errors / n_ref, abs=0.01)
+    history = json.loads((exp / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_finished_stages_are_skipped(recipe_run):
+    work, _, cmd, env = recipe_run
+    out = subprocess.run(cmd + ["--stage", "1", "--stop-stage", "3"], cwd=RECIPE, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0
+    assert out.stdout.count("skipped") == 3, out.stdout
+
+
+def test_kill_during_training_then_resume_matches_straight_run(recipe_run, tiny_config, tmp_path):
+    work, _, _, _ = recipe_run
+    data = work / "data"
+    train = [sys.executable, str(REPO / "scripts" / "train.py"), "--config", str(tiny_config), "--data", str(data),
+             "--device", "cpu", "--set", "train.epochs=4"]
+    straight = subprocess.run(train + ["--exp", str(tmp_path / "straight")], capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    exp = tmp_path / "killed"
+    proc = subprocess.Popen(train + ["--exp", str(exp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (exp / "checkpoints" / "epoch-2.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # now inside epoch 3 (or writing its checkpoint)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (exp / "model.pt").exists()  # it did not finish
+    resumed = subprocess.run(train + ["--exp", str(exp), "--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stderr
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=False)
+    b = torch.load(exp / "checkpoints" / "last.pt", weights_only=False)
+    assert a["trainer"]["epoch"] == b["trainer"]["epoch"] == 4
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_corrupt_checkpoint_gives_one_line_error(recipe_run, tmp_path):
+    work, _, _, _ = recipe_run
+    exp = tmp_path / "bad"
+    exp.mkdir()
+    (exp / "model.pt").write_bytes(b"not a checkpoint")
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "decode.py"), "--exp", str(exp), "--data",
+                          str(work / "data")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    errors = [ln for ln in out.stderr.splitlines() if "ERROR" in ln]
+    assert len(errors) == 1 and "model.pt: not a readable checkpoint" in errors[0]
+    assert "Traceback" not in out.stderr
