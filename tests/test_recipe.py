@@ -123,3 +123,15 @@ def test_corrupt_checkpoint_gives_one_line_error(recipe_run, tmp_path):
     errors = [ln for ln in out.stderr.splitlines() if "ERROR" in ln]
     assert len(errors) == 1 and "model.pt: not a readable checkpoint" in errors[0]
     assert "Traceback" not in out.stderr
+
+
+def test_torchrun_two_processes_train(recipe_run, tiny_config, tmp_path):
+    work, _, _, _ = recipe_run
+    exp = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "scripts" / "train.py"), "--config", str(tiny_config), "--data", str(work / "data"),
+           "--exp", str(exp), "--device", "cpu", "--set", "train.epochs=1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "2 process(es)" in out.stderr
+    assert (exp / "model.pt").is_file() and len(json.loads((exp / "history.json").read_text())) == 1

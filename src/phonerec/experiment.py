@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .augment import SpecAugment
 from .config import ExperimentConfig, from_dict, save_config, to_dict
 from .ctc import ctc_loss, greedy_decode, min_frames_needed
@@ -28,10 +28,6 @@ from .scoring import score
 from .trainer import Trainer, TrainerConfig
 
 log = logging.getLogger(__name__)
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def load_split(data_dir, split: str, cfg: ExperimentConfig, tokenizer: PhoneTokenizer, cmvn: dict) -> PhoneDataset:
@@ -88,30 +84,39 @@ def references(dataset: PhoneDataset, tokenizer: PhoneTokenizer) -> dict[str, li
 
 
 def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, device=None) -> list[dict]:
-    """Train the configured model on `data_dir`'s train split, pick the best epoch by dev PER."""
+    """Train the configured model on `data_dir`'s train split, pick the best epoch by dev PER.
+
+    Under `torchrun` (WORLD_SIZE > 1) each process trains on its share of the batches with
+    DDP; every process evaluates dev (so all take the same plateau / early-stop decisions)
+    and rank 0 writes the checkpoints and the model.
+    """
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
-    device = torch.device(device) if device else default_device()
+    dist_info = distributed.init(device)
+    device = dist_info.device
     torch.manual_seed(cfg.train.seed)
     tokenizer = PhoneTokenizer.for_set(cfg.data.train_phones)
     cmvn = load_cmvn(data_dir / "fbank" / "cmvn.json")
     train_set = load_split(data_dir, "train", cfg, tokenizer, cmvn)
     dev_set = load_split(data_dir, "dev", cfg, tokenizer, cmvn)
-    model = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer)).to(device)
-    drop_unalignable(train_set, model.subsampling, "train")
+    core = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer)).to(device)
+    torch.manual_seed(cfg.train.seed + dist_info.rank)  # same initial weights, per-rank dropout/masks
+    drop_unalignable(train_set, core.subsampling, "train")
     dev_refs = references(dev_set, tokenizer)
-    log.info("model %s: %.2f M parameters, time subsampling %dx, %d output classes (%d phones + blank), device %s",
-             cfg.model.name, count_parameters(model) / 1e6, model.subsampling, len(tokenizer),
-             cfg.data.train_phones, device)
+    log.info("model %s: %.2f M parameters, time subsampling %dx, %d output classes (%d phones + blank), "
+             "device %s, %d process(es)", cfg.model.name, count_parameters(core) / 1e6, core.subsampling,
+             len(tokenizer), cfg.data.train_phones, device, dist_info.world_size)
     log.info("train: %d utterances (%d frames), dev: %d utterances", len(train_set), sum(train_set.lengths), len(dev_set))
     train_loader = make_loader(train_set, cfg.data.max_frames, shuffle=True, seed=cfg.train.seed,
-                               num_workers=cfg.data.num_workers)
+                               num_workers=cfg.data.num_workers, num_replicas=dist_info.world_size,
+                               rank=dist_info.rank)
     dev_loader = make_loader(dev_set, cfg.data.valid_max_frames, shuffle=False)
 
     def evaluate(m):
-        hyps, dev_loss = decode_loader(m, dev_loader, tokenizer, device)
+        hyps, dev_loss = decode_loader(distributed.unwrap(m), dev_loader, tokenizer, device)
         return {"dev_loss": dev_loss, "dev_per": score(dev_refs, hyps)[0].per}
 
     t = cfg.train
+    model = distributed.wrap(core, dist_info)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     trainer_cfg = TrainerConfig(
         epochs=t.epochs, lr=t.lr, schedule=t.schedule, warmup_steps=t.warmup_steps, grad_clip=t.grad_clip,
@@ -120,14 +125,18 @@ def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, dev
         keep_checkpoints=max(t.keep_checkpoints, t.average), max_bad_steps=t.max_bad_steps,
     )
     extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn}
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, exp_dir / "config.yaml")
+    if dist_info.is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, exp_dir / "config.yaml")
     augment = SpecAugment(t.specaugment)
-    trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment), trainer_cfg, ckpt_dir=exp_dir / "checkpoints", device=device,
-                      evaluate=evaluate, extra=extra)
+    trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment), trainer_cfg,
+                      ckpt_dir=exp_dir / "checkpoints", device=device, evaluate=evaluate, extra=extra,
+                      is_main=dist_info.is_main)
     history = trainer.fit(train_loader, resume=resume)
-    write_json(exp_dir / "history.json", history)
-    export_model(trainer, exp_dir, extra, average=t.average)
+    if dist_info.is_main:
+        write_json(exp_dir / "history.json", history)
+        export_model(trainer, exp_dir, extra, average=t.average)
+    distributed.cleanup()
     return history
 
 
@@ -158,7 +167,7 @@ def load_model(exp_or_file, device=None) -> tuple[torch.nn.Module, ExperimentCon
         cmvn = state["cmvn"]
     except Exception as e:
         raise checkpoint.CheckpointError(f"{path}: incompatible checkpoint (missing or bad {e})") from None
-    device = torch.device(device) if device else default_device()
+    device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer))
     checkpoint.load_weights(model, state["model"], path)
     return model.to(device).eval(), cfg, tokenizer, cmvn

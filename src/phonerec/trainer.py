@@ -68,14 +68,17 @@ def move_to(batch, device):
 class Trainer:
     """Fit `model` with `loss_fn(model, batch) -> scalar loss` and `evaluate(model) -> {metric: value}`.
 
+    `model` may be DDP-wrapped (then only the process with `is_main` writes checkpoints).
     `extra` is stored in every checkpoint (config, phone set, CMVN...) so a checkpoint
     is self-contained for decoding.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
                  cfg: TrainerConfig, *, ckpt_dir, device="cpu", evaluate: Callable | None = None,
-                 extra: dict | None = None):
+                 extra: dict | None = None, is_main: bool = True):
         self.model, self.optimizer, self.loss_fn, self.cfg = model, optimizer, loss_fn, cfg
+        self.core = getattr(model, "module", model)  # the bare model inside a DDP wrapper
+        self.is_main = is_main  # under DDP only rank 0 writes checkpoints
         self.ckpt_dir, self.device = Path(ckpt_dir), torch.device(device)
         self.evaluate, self.extra = evaluate, extra or {}
         self.state = TrainerState()
@@ -84,7 +87,7 @@ class Trainer:
     # ---- checkpoints -------------------------------------------------------------------
     def _snapshot(self) -> dict:
         return {
-            "model": self.model.state_dict(),
+            "model": self.core.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "trainer": self.state.__dict__.copy(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
@@ -93,6 +96,7 @@ class Trainer:
         }
 
     def _save_epoch(self, improved: bool) -> None:
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         snap, epoch = self._snapshot(), self.state.epoch
         checkpoint.save(snap, self.ckpt_dir / f"epoch-{epoch}.pt")
         if improved:
@@ -115,7 +119,7 @@ class Trainer:
         if not path.is_file():
             return False
         snap = checkpoint.load(path, map_location=self.device)
-        checkpoint.load_weights(self.model, snap["model"], path)
+        checkpoint.load_weights(self.core, snap["model"], path)
         self.optimizer.load_state_dict(snap["optimizer"])
         self.state = TrainerState(**snap["trainer"])
         rng = snap["rng"]
@@ -176,7 +180,6 @@ class Trainer:
         """Train until `cfg.epochs` (or early stop). Returns the per-epoch history."""
         if resume:
             self.resume()
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         total_steps = self.cfg.epochs * len(train_loader)
         while self.state.epoch < self.cfg.epochs:
             if self.cfg.early_stop_patience and self.state.bad_epochs >= self.cfg.early_stop_patience:
@@ -207,8 +210,9 @@ class Trainer:
                     self.state.lr_scale *= self.cfg.plateau_factor
                     log.info("no %s improvement: lr scaled by %g", self.cfg.monitor, self.cfg.plateau_factor)
             self.state.history.append(row)
-            self._save_epoch(improved)
-            log.info("epoch %s", "  ".join(f"{k} {_fmt(v)}" for k, v in row.items()))
+            if self.is_main:
+                self._save_epoch(improved)
+                log.info("epoch %s", "  ".join(f"{k} {_fmt(v)}" for k, v in row.items()))
         return self.state.history
 
 
