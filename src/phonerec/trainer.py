@@ -117,6 +117,7 @@ class Trainer:
         """Load `last.pt` if present; return whether training resumed."""
         path = self.ckpt_dir / "last.pt"
         if not path.is_file():
+            log.info("no checkpoint in %s: starting from scratch", self.ckpt_dir)
             return False
         snap = checkpoint.load(path, map_location=self.device)
         checkpoint.load_weights(self.core, snap["model"], path)
@@ -178,8 +179,10 @@ class Trainer:
 
     def fit(self, train_loader, *, resume: bool = False) -> list[dict]:
         """Train until `cfg.epochs` (or early stop). Returns the per-epoch history."""
-        if resume:
-            self.resume()
+        if not (resume and self.resume()) and self.is_main:
+            # a fresh run: per-epoch checkpoints of an older run must not be mistaken for ours
+            for old in self.ckpt_dir.glob("epoch-*.pt"):
+                old.unlink()
         total_steps = self.cfg.epochs * len(train_loader)
         while self.state.epoch < self.cfg.epochs:
             if self.cfg.early_stop_patience and self.state.bad_epochs >= self.cfg.early_stop_patience:

@@ -13,7 +13,7 @@ from .common import ImageSplits, SmokeConfig, SmokeDataError, make_splits
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = SmokeConfig(epochs=5, batch_size=64, lr=3e-3, widths=(32, 64, 128, 256))
+DEFAULTS = SmokeConfig(epochs=5)
 
 SUBFOLDER = "cifar-10-batches-py"  # what the official tarball unpacks to
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]

@@ -96,29 +96,33 @@ class EpochShuffle(Sampler):
 
 # ---- model ---------------------------------------------------------------------------------
 class SmallCNN(nn.Module):
-    """Conv stack with stride-2 downsampling and adaptive average pooling (the course notes'
-    MNIST net, plus BatchNorm and a linear head), so one class fits 28x28 grey and 32x32 colour.
+    """Stack of stride-2 3x3 convs, then adaptive average pooling: the course notes' MNIST net
+    plus BatchNorm and a linear head, so one class fits 28x28 grey and 32x32 colour images.
+    Four layers take 28x28 down to 2x2, so the last layer sees the whole image before pooling.
 
     Per-channel input mean/std are buffers: a checkpoint classifies raw [0, 1] images on its own.
+    Dropout before the head also makes a resumed run depend on the RNG state the trainer restores.
     """
 
-    def __init__(self, in_channels: int = 1, n_classes: int = 10, widths=(32, 64, 128), mean=None, std=None):
+    def __init__(self, in_channels: int = 1, n_classes: int = 10, widths=(32, 64, 128, 256), mean=None, std=None,
+                 dropout: float = 0.0):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean if mean is not None else [0.0] * in_channels,
                                                      dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.as_tensor(std if std is not None else [1.0] * in_channels,
                                                     dtype=torch.float32).view(1, -1, 1, 1))
         layers, c = [], in_channels
-        for i, w in enumerate(widths):
-            layers += [nn.Conv2d(c, w, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False),
                        nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
             c = w
         self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(c, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features((x - self.mean) / self.std)
-        return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
+        return self.head(self.dropout(F.adaptive_avg_pool2d(x, 1).flatten(1)))
 
 
 def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
@@ -141,7 +145,8 @@ class SmokeConfig:
     warmup_steps: int = 50
     plateau_factor: float = 0.0  # ReduceLROnPlateau factor on valid accuracy (0 disables)
     plateau_patience: int = 1
-    widths: tuple = (32, 64, 128)
+    widths: tuple = (32, 64, 128, 256)
+    dropout: float = 0.1
     n_train: int = 6000  # synthetic look-alike only: images generated for train (+valid)
     n_test: int = 1000  # synthetic look-alike only
     keep_checkpoints: int = 2
@@ -198,7 +203,7 @@ def fit_and_test(splits: ImageSplits, cfg: SmokeConfig, out_dir, *, seed: int = 
     valid_x, valid_y = _tensors(splits.valid)
     test_x, test_y = _tensors(splits.test)
     mean, std = channel_stats(splits.train[0])
-    model = SmallCNN(train_x.shape[1], splits.n_classes, cfg.widths, mean, std).to(device)
+    model = SmallCNN(train_x.shape[1], splits.n_classes, cfg.widths, mean, std, cfg.dropout).to(device)
     log.info("%s: SmallCNN widths %s, %.0f k parameters, device %s", task, list(cfg.widths),
              sum(p.numel() for p in model.parameters()) / 1e3, device)
 

@@ -7,6 +7,7 @@ import gzip
 import logging
 import pickle
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from .common import ImageSplits, SmokeConfig, SmokeDataError, make_splits
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = SmokeConfig(epochs=3, batch_size=64, lr=3e-3, widths=(32, 64, 128))
+DEFAULTS = SmokeConfig(epochs=3)
 
 IMAGES_MAGIC, LABELS_MAGIC = 0x0803, 0x0801  # ubyte data, 3-d / 1-d
 IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -32,7 +33,7 @@ def _read_bytes(path: Path) -> bytes:
         return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
     except FileNotFoundError:
         raise SmokeDataError(f"{path}: file not found") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
         raise SmokeDataError(f"{path}: not a readable gzip file ({e or type(e).__name__})") from None
 
 
