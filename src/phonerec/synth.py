@@ -784,16 +784,20 @@ _PHONES: dict[str, _Phone] = {
 assert set(_PHONES) == set(PHONES_61)
 
 _VOWEL_LIKE = {p for p, s in _PHONES.items() if s.kind in ("vowel", "semi")}
-_HOP, _NFFT = 128, 512
-_WIN = np.hanning(_NFFT + 1)[:-1]
+# STFT shaping: 32 ms frames every 16 ms; sine analysis and synthesis windows
+# multiply to a hann window, which sums to one at 50 % overlap.
+_HOP, _NFFT = 256, 512
+_WIN = np.sqrt(np.hanning(_NFFT + 1)[:-1]).astype(np.float32)
 _FREQS = np.fft.rfftfreq(_NFFT, 1.0 / SAMPLE_RATE)
 _LOGF = np.log2(np.maximum(_FREQS, 20.0))
 TEMPO = 0.85  # global duration scale: keeps utterances near 1.2-3 s
 # Difficulty knobs, tuned so a frame classifier learns the phones but stays far from
 # perfect: token and speaker formant spread (log scale, F1-F3) and transition length.
-TOKEN_SPREAD = (0.09, 0.08, 0.05)
+TOKEN_SPREAD = (0.10, 0.09, 0.05)
+REDUCTION = 0.4  # largest pull of a vowel token towards schwa
+_SCHWA = np.array([500.0, 1500.0, 2500.0])
 SPEAKER_SPREAD = 0.05
-SMOOTH_FRAMES = 6  # x 8 ms
+SMOOTH_MS = 48  # formant transitions: a step becomes a ramp this long
 
 
 @dataclass(frozen=True)
@@ -851,30 +855,31 @@ def _durations(phones: list[tuple[str, int | None]], voice: _Voice, rng: np.rand
     return np.round(np.concatenate([[0.0], np.cumsum(ms)]) * SAMPLE_RATE / 1000).astype(np.int64)
 
 
-def _moving_average(x: np.ndarray, width: int, axis: int = 0) -> np.ndarray:
-    """Centred box filter with edge padding (formant transitions, amplitude ramps)."""
+def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred box filter along axis 0 with edge padding (transitions, amplitude ramps)."""
     if width <= 1:
         return x
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (width // 2, width - 1 - width // 2)
-    c = np.cumsum(np.pad(x, pad, mode="edge"), axis=axis)
-    c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
-    n = x.shape[axis]
-    return (np.take(c, np.arange(width, width + n), axis=axis) - np.take(c, np.arange(n), axis=axis)) / width
+    pad = [(width // 2, width - 1 - width // 2)] + [(0, 0)] * (x.ndim - 1)
+    c = np.cumsum(np.pad(x, pad, mode="edge"), axis=0)
+    c = np.concatenate([np.zeros_like(c[:1]), c])
+    return (c[width:] - c[:-width]) / width
 
 
-def _stft_filter(x: np.ndarray, shape: np.ndarray) -> np.ndarray:
-    """Filter `x` with a magnitude response that changes every hop (one row per frame)."""
-    n, frames = len(x), shape.shape[0]
-    padded = np.pad(x, (_NFFT // 2, _NFFT + _HOP))
+def _spectra(x: np.ndarray, frames: int) -> np.ndarray:
+    """STFT, frame i centred on sample i * _HOP; float32 for speed."""
+    padded = np.pad(x.astype(np.float32), (_NFFT // 2, _NFFT + _HOP))
     view = np.lib.stride_tricks.sliding_window_view(padded, _NFFT)[:: _HOP][:frames]
-    y = np.fft.irfft(np.fft.rfft(view * _WIN, axis=1) * shape, n=_NFFT, axis=1) * _WIN
-    r = _NFFT // _HOP
-    out = np.zeros((frames + r, _HOP))
-    blocks = y.reshape(frames, r, _HOP)
+    return np.fft.rfft(view * _WIN, axis=1)
+
+
+def _overlap_add(spectra: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of `_spectra` (weighted overlap-add), trimmed to n samples."""
+    frames, r = spectra.shape[0], _NFFT // _HOP
+    blocks = (np.fft.irfft(spectra, n=_NFFT, axis=1) * _WIN).reshape(frames, r, _HOP)
+    out = np.zeros((frames + r, _HOP), dtype=np.float32)
     for k in range(r):
         out[k : k + frames] += blocks[:, k]
-    return out.reshape(-1)[_NFFT // 2 : _NFFT // 2 + n] / 1.5  # 1.5: sum of hann^2 at 75 % overlap
+    return out.reshape(-1)[_NFFT // 2 : _NFFT // 2 + n].astype(np.float64)
 
 
 def _resonators(formants: np.ndarray, bandwidths: np.ndarray) -> np.ndarray:
@@ -888,11 +893,11 @@ def _resonators(formants: np.ndarray, bandwidths: np.ndarray) -> np.ndarray:
 
 
 def _unit_rms(h: np.ndarray) -> np.ndarray:
-    return h / np.sqrt(np.mean(h**2, axis=1, keepdims=True) + 1e-20)
+    return (h / np.sqrt(np.mean(h**2, axis=1, keepdims=True) + 1e-20)).astype(np.float32)
 
 
 def _render(phones: list[tuple[str, int | None]], bounds: np.ndarray, voice: _Voice, rng: np.random.Generator) -> np.ndarray:
-    """Float waveform of one utterance (before noise, channel and scaling)."""
+    """Float waveform of one utterance through the speaker's channel (before noise, scaling)."""
     names = [p for p, _ in phones]
     specs = [_PHONES[p] for p in names]
     starts, ends = bounds[:-1], bounds[1:]
@@ -903,7 +908,7 @@ def _render(phones: list[tuple[str, int | None]], bounds: np.ndarray, voice: _Vo
     frac = np.clip((centres - starts[idx]) / (ends - starts)[idx], 0.0, 1.0)[:, None]
 
     # Formant tracks: per-token targets (jittered), diphthong glides, transparent phones
-    # take their neighbours' values, then ~30 ms smoothing gives the coarticulation.
+    # take their neighbours' values, then SMOOTH_MS smoothing gives the coarticulation.
     tgt0 = np.full((len(phones), 3), np.nan)
     tgt1 = np.full((len(phones), 3), np.nan)
     for i, (p, s) in enumerate(zip(names, specs)):
@@ -912,6 +917,10 @@ def _render(phones: list[tuple[str, int | None]], bounds: np.ndarray, voice: _Vo
         scale = voice.vtl * voice.offsets[p] * np.exp(rng.normal(0.0, TOKEN_SPREAD))
         tgt0[i] = np.array(s.f) * scale
         tgt1[i] = np.array(s.f_end or s.f) * scale
+        if p in _VOWELS:  # random centralisation: unstressed tokens drift to schwa
+            r = rng.uniform(0.0, REDUCTION)
+            tgt0[i] += r * (_SCHWA * scale - tgt0[i])
+            tgt1[i] += r * (_SCHWA * scale - tgt1[i])
     tracks = tgt0[idx] + (tgt1[idx] - tgt0[idx]) * frac
     known = ~np.isnan(tracks[:, 0])
     if not known.any():
@@ -919,11 +928,11 @@ def _render(phones: list[tuple[str, int | None]], bounds: np.ndarray, voice: _Vo
     else:
         for k in range(3):
             tracks[:, k] = np.interp(centres, centres[known], tracks[known, k])
-    tracks = _moving_average(tracks, SMOOTH_FRAMES)
+    tracks = _moving_average(tracks, max(1, round(SMOOTH_MS * SAMPLE_RATE / 1000 / _HOP)))
     tracks[:, 1] = np.maximum(tracks[:, 1], tracks[:, 0] + 150)
     tracks[:, 2] = np.maximum(tracks[:, 2], tracks[:, 1] + 200)
     nasal = np.array([s.kind == "nasal" for s in specs])[idx].astype(float)
-    bw_scale = _moving_average(np.outer(nasal, [0.8, 2.5, 2.5]) + 1.0, 3)
+    bw_scale = _moving_average(np.outer(nasal, [0.8, 2.5, 2.5]) + 1.0, 2)
     bandwidths = np.array([80.0, 100.0, 140.0]) * bw_scale * voice.bw
 
     # Spectral shapes of the three sources. Shapes fixed within a phone are computed
@@ -943,8 +952,8 @@ def _render(phones: list[tuple[str, int | None]], bounds: np.ndarray, voice: _Vo
     width = np.array([s.band[1] for s in specs])[:, None] * np.exp(rng.normal(0.0, 0.2, centre.shape))
     h_fric = _unit_rms(np.exp(-0.5 * ((_LOGF[None, :] - centre) / width) ** 2) + 0.01)[idx]
 
-    # Sample-level gains (dB) of voicing, aspiration and frication, shaped per phone.
-    gains = np.full((3, n), -120.0)
+    # Sample-level gains of voicing, aspiration and frication, shaped per phone (dB).
+    lin = np.zeros((3, n))
     for s, (a, b) in zip(specs, zip(starts, ends)):
         t = np.arange(b - a) / SAMPLE_RATE
         dur = max((b - a) / SAMPLE_RATE, 1e-3)
@@ -959,36 +968,39 @@ def _render(phones: list[tuple[str, int | None]], bounds: np.ndarray, voice: _Vo
                 av = av - 10 * np.exp(-t / 0.005)
             elif s.kind == "glottal":
                 av = av - 12 * np.sin(np.pi * t / dur)
-            gains[0, a:b] = av
+            lin[0, a:b] = 10 ** (av / 20)
         if s.an is not None:
-            gains[1, a:b] = s.an + jit - (12 * np.exp(-t / 0.006) if s.kind == "release" else 0)
+            an = s.an + jit - (12 * np.exp(-t / 0.006) if s.kind == "release" else 0)
+            lin[1, a:b] = 10 ** (an / 20)
         if s.af is not None:
             af = s.af + jit
             if s.kind == "release":
                 af = af - 8.7 * t / 0.006  # burst decays within a few ms
             elif s.kind == "affricate":
                 af = af + 4 * np.exp(-t / 0.008)
-            gains[2, a:b] = af
-    lin = 10 ** (gains / 20)
+            lin[2, a:b] = 10 ** (af / 20)
     lin[0] = _moving_average(lin[0], 160)  # 10 ms ramps of voicing
     lin[1] = _moving_average(lin[1], 96)
     lin[2] = _moving_average(lin[2], 48)  # sharp bursts
     lin[1] += voice.breath * lin[0]
 
+    # The sources are gated in time, then shaped frame by frame: one inverse STFT for all.
     pulses = _pulse_train(n, phones, bounds, voice, rng)
-    voiced = _stft_filter(pulses, h_voice)
-    asp = _stft_filter(rng.standard_normal(n), h_asp)
-    fric = _stft_filter(rng.standard_normal(n), h_fric)
-    return voiced * lin[0] + asp * lin[1] + fric * lin[2]
+    noise = rng.standard_normal((2, n))
+    spectra = _spectra(pulses * lin[0], n_frames) * h_voice
+    spectra += _spectra(noise[0] * lin[1], n_frames) * h_asp
+    spectra += _spectra(noise[1] * lin[2], n_frames) * h_fric
+    spectra *= _channel(voice.tilt, voice.eq, _NFFT)
+    return _overlap_add(spectra, n)
 
 
 def _pulse_train(n: int, phones, bounds: np.ndarray, voice: _Voice, rng: np.random.Generator) -> np.ndarray:
     """Glottal pulses with declination, slow intonation, jitter, shimmer and creaky q."""
-    t = np.arange(n) / SAMPLE_RATE
-    total = n / SAMPLE_RATE
-    f0 = voice.f0 * rng.normal(1.0, 0.05) * (1.1 - 0.2 * t / total)
+    t = np.arange(0, n + 160, 160) / SAMPLE_RATE  # contour at 100 Hz, interpolated below
+    f0 = voice.f0 * rng.normal(1.0, 0.05) * (1.1 - 0.2 * t / t[-1])
     for _ in range(3):
         f0 *= 1.0 + rng.uniform(0.02, 0.06) * np.sin(2 * np.pi * rng.uniform(0.4, 2.5) * t + rng.uniform(0, 2 * np.pi))
+    f0 = np.interp(np.arange(n), np.arange(len(t)) * 160, f0)
     for (p, _), a, b in zip(phones, bounds[:-1], bounds[1:]):
         if p == "q":
             f0[a:b] *= 0.55
@@ -996,13 +1008,11 @@ def _pulse_train(n: int, phones, bounds: np.ndarray, voice: _Voice, rng: np.rand
     pos = np.flatnonzero(np.diff(np.floor(phase))) + 1
     period = SAMPLE_RATE / f0[pos]
     pos = np.clip(np.round(pos + rng.normal(0.0, 0.01, len(pos)) * period).astype(np.int64), 0, n - 1)
-    pulses = np.zeros(n)
-    np.add.at(pulses, pos, np.sqrt(period) * np.exp(rng.normal(0.0, 0.1, len(pos))))
-    return pulses
+    return np.bincount(pos, np.sqrt(period) * np.exp(rng.normal(0.0, 0.1, len(pos))), minlength=n)
 
 
 def _finish(speech: np.ndarray, phones, bounds: np.ndarray, voice: _Voice, rng: np.random.Generator) -> np.ndarray:
-    """Background noise at a random SNR, the speaker's channel, int16 at a random level."""
+    """Background noise (through the same channel) at a random SNR, int16 at a random level."""
     n = len(speech)
     active = np.zeros(n, dtype=bool)
     for (p, _), a, b in zip(phones, bounds[:-1], bounds[1:]):
@@ -1011,16 +1021,23 @@ def _finish(speech: np.ndarray, phones, bounds: np.ndarray, voice: _Voice, rng: 
     m = 1 << (n - 1).bit_length()  # FFT-friendly length; the tail is cut off again
     f = np.maximum(np.fft.rfftfreq(m, 1.0 / SAMPLE_RATE), 20.0)
     colour = (f / 1000.0) ** (-rng.uniform(0.0, 1.0))  # white to pink-ish room noise
-    noise = np.fft.irfft((rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f))) * colour, n=m)[:n]
-    snr_db = rng.uniform(15.0, 35.0)
+    shape = colour * _channel(voice.tilt, voice.eq, m)
+    noise = np.fft.irfft((rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f))) * shape, n=m)[:n]
+    snr_db = rng.uniform(12.0, 32.0)
     noise *= np.sqrt(power / 10 ** (snr_db / 10) / np.mean(noise**2))
-    db = voice.tilt * np.log2(f / 1000.0)
-    for centre, width, gain in voice.eq:
-        db = db + gain * np.exp(-0.5 * (np.log2(f / centre) / width) ** 2)
-    channel = 10 ** (db / 20) / np.sqrt(1.0 + (60.0 / f) ** 4)  # mic/ADC high-pass
-    out = np.fft.irfft(np.fft.rfft(speech + noise, n=m) * channel, n=m)[:n]
+    out = speech + noise
     peak = rng.uniform(4000.0, 20000.0)
     return np.clip(np.round(out * peak / np.max(np.abs(out))), -32768, 32767).astype(np.int16)
+
+
+@lru_cache(maxsize=64)
+def _channel(tilt: float, eq: tuple, m: int) -> np.ndarray:
+    """A speaker's microphone and line: tilt, a few broad bumps, a 60 Hz high-pass."""
+    f = np.maximum(np.fft.rfftfreq(m, 1.0 / SAMPLE_RATE), 20.0)
+    db = tilt * np.log2(f / 1000.0)
+    for centre, width, gain in eq:
+        db = db + gain * np.exp(-0.5 * (np.log2(f / centre) / width) ** 2)
+    return (10 ** (db / 20) / np.sqrt(1.0 + (60.0 / f) ** 4)).astype(np.float32)
 
 
 @dataclass(frozen=True)
