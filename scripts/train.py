@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+import torch
+
 from phonerec.checkpoint import CheckpointError
 from phonerec.config import ConfigError, load_config
 from phonerec.experiment import train
@@ -26,7 +28,10 @@ def main(argv=None) -> int:
     p.add_argument("--exp", required=True, help="experiment folder, e.g. exp/crdnn")
     p.add_argument("--resume", action="store_true", help="continue from <exp>/checkpoints/last.pt")
     p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 on a busy machine)")
     a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     setup_logging(Path(a.exp) / "log" / "train.log")
     try:
         cfg = load_config(a.config, a.set)

@@ -28,13 +28,15 @@ class Batch:
     utt_ids: list[str]
 
     def to(self, device, non_blocking: bool = False) -> "Batch":
-        return Batch(
-            self.feats.to(device, non_blocking=non_blocking),
-            self.feat_lens.to(device, non_blocking=non_blocking),
-            self.targets.to(device, non_blocking=non_blocking),
-            self.target_lens.to(device, non_blocking=non_blocking),
-            self.utt_ids,
-        )
+        """Move the padded tensors; lengths stay on the CPU (packing and CTC take CPU lengths,
+        so keeping them there avoids a device-to-host sync in every step)."""
+        return Batch(self.feats.to(device, non_blocking=non_blocking), self.feat_lens,
+                     self.targets.to(device, non_blocking=non_blocking), self.target_lens, self.utt_ids)
+
+    def pin_memory(self) -> "Batch":
+        """Called by the DataLoader with pin_memory=True, so the copy to the GPU can overlap."""
+        return Batch(self.feats.pin_memory(), self.feat_lens, self.targets.pin_memory(), self.target_lens,
+                     self.utt_ids)
 
     def __len__(self) -> int:
         return len(self.utt_ids)
@@ -131,4 +133,5 @@ def make_loader(dataset: PhoneDataset, max_frames: int, *, shuffle: bool, seed: 
                 num_replicas: int = 1, rank: int = 0) -> torch.utils.data.DataLoader:
     sampler = BucketBatchSampler(dataset.lengths, max_frames, shuffle=shuffle, seed=seed,
                                  num_replicas=num_replicas, rank=rank)
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers,
+                                       pin_memory=torch.cuda.is_available())

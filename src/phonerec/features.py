@@ -86,6 +86,8 @@ def extract(manifest: dict, cfg: FeatureConfig, speeds=(1.0,), progress=None) ->
     """
     fbank = Fbank(cfg)
     utt_ids, lengths, chunks = [], [], []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one short utterance at a time: threading only adds overhead
     items = list(manifest.items())
     for utt_id, row in progress(items) if progress else items:
         wave = load_audio(row["wav"], cfg.sample_rate)
@@ -96,6 +98,7 @@ def extract(manifest: dict, cfg: FeatureConfig, speeds=(1.0,), progress=None) ->
             utt_ids.append(utt_id if s == 1.0 else f"{utt_id}-sp{s:g}")
             lengths.append(f.shape[0])
             chunks.append(f.to(torch.float16))
+    torch.set_num_threads(threads)
     feats = torch.cat(chunks) if chunks else torch.zeros(0, cfg.n_mels, dtype=torch.float16)
     return FeatureCache(utt_ids, torch.tensor(lengths, dtype=torch.long), feats, _cache_config(cfg))
 

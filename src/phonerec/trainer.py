@@ -140,37 +140,44 @@ class Trainer:
             group["lr"] = lr
         return lr
 
+    def train_step(self, batch, total_steps: int) -> torch.Tensor | None:
+        """One optimizer step on `batch` (already on the device); None when the loss was
+        non-finite and the step skipped. The benchmark times exactly this."""
+        self._set_lr(total_steps)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            loss = self.loss_fn(self.model, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        # one host-device sync per step: the price of never applying a NaN/inf update
+        if not torch.isfinite(loss):
+            self.state.skipped_steps += 1
+            return None
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.state.step += 1
+        return loss.detach()
+
     def _train_epoch(self, loader, total_steps: int) -> float:
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         n_ok, consecutive_bad, t0 = 0, 0, time.time()
         for i, batch in enumerate(loader):
-            batch = move_to(batch, self.device)
-            lr = self._set_lr(total_steps)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-                loss = self.loss_fn(self.model, batch)
-            if not torch.isfinite(loss):
+            loss = self.train_step(move_to(batch, self.device), total_steps)
+            if loss is None:
                 consecutive_bad += 1
-                self.state.skipped_steps += 1
                 log.warning("non-finite loss at epoch %d step %d: step skipped (%d in a row)",
                             self.state.epoch + 1, i, consecutive_bad)
                 if consecutive_bad >= self.cfg.max_bad_steps:
                     raise TrainingError(f"{consecutive_bad} non-finite losses in a row: stopping "
                                         "(lower the learning rate or check the data)")
-                self.optimizer.zero_grad(set_to_none=True)
                 continue
             consecutive_bad = 0
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-            self.optimizer.step()
-            self.state.step += 1
-            loss_sum += loss.detach()
+            loss_sum += loss
             n_ok += 1
             if self.cfg.log_every and (i + 1) % self.cfg.log_every == 0:
                 log.info("epoch %d step %d: loss %.3f lr %.2e (%.1f steps/s)", self.state.epoch + 1, i + 1,
-                         loss.item(), lr, (i + 1) / (time.time() - t0))
+                         loss.item(), self.optimizer.param_groups[0]["lr"], (i + 1) / (time.time() - t0))
         return loss_sum.item() / max(n_ok, 1)
 
     def _improved(self, value: float) -> bool:

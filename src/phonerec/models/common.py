@@ -23,6 +23,7 @@ class BiLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         total = x.shape[1]
+        # lengths must be on the CPU for packing; callers pass CPU lengths to avoid a device sync
         packed = pack_padded_sequence(x, lens.cpu(), batch_first=True, enforce_sorted=False)
         y, _ = self.lstm(packed)
         y, _ = pad_packed_sequence(y, batch_first=True, total_length=total)  # (N, T, 2H)
