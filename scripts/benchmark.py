@@ -59,9 +59,8 @@ from phonerec.logs import setup_logging
 from phonerec.manifest import ManifestError, read_manifest, write_manifest
 from phonerec.models import build_model, count_parameters
 from phonerec.phones import PhoneTokenizer
-from phonerec.schedule import lr_factor
 from phonerec.timit import CorpusError, prepare, read_speaker_list
-from phonerec.trainer import move_to
+from phonerec.trainer import Trainer, TrainerConfig, move_to
 
 log = logging.getLogger("benchmark")
 
@@ -204,27 +203,15 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
     loader = make_loader(train_set, cfg.data.max_frames, shuffle=True, seed=t.seed, num_workers=cfg.data.num_workers)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     augment = SpecAugment(t.specaugment)
-    use_amp = t.amp and device.type == "cuda"  # the trainer's rule: bf16 autocast on CUDA only
     total_steps = t.epochs * len(loader)
-    state = {"step": 0, "skipped": 0}
+    trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment),
+                      TrainerConfig(epochs=t.epochs, lr=t.lr, schedule=t.schedule, warmup_steps=t.warmup_steps,
+                                    grad_clip=t.grad_clip, amp=t.amp),
+                      ckpt_dir=Path(tempfile.gettempdir()), device=device)
+    use_amp = trainer.use_amp
 
-    def step(batch) -> None:  # mirrors Trainer._train_epoch, one iteration
-        batch = move_to(batch, device)
-        lr = t.lr * lr_factor(t.schedule, state["step"], t.warmup_steps, total_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = ctc_step(model, batch, augment)
-        if not torch.isfinite(loss):  # the same host-device sync as the trainer
-            state["skipped"] += 1
-            optimizer.zero_grad(set_to_none=True)
-            return
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if t.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-        optimizer.step()
-        state["step"] += 1
+    def step(batch) -> None:  # exactly the trainer's optimizer step
+        trainer.train_step(move_to(batch, device), total_steps)
 
     def stream():  # batches across epochs, each epoch reshuffled as in training
         epoch = 0
@@ -273,7 +260,7 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
         "parameters": count_parameters(model), "subsampling": model.subsampling,
         "max_frames": cfg.data.max_frames, "num_workers": cfg.data.num_workers,
         "train_utterances": len(train_set), "dropped_unalignable": len(dropped),
-        "warmup_steps": a.warmup, "steps": n_steps, "skipped_steps": state["skipped"], "full_epoch": bool(a.epoch),
+        "warmup_steps": a.warmup, "steps": n_steps, "skipped_steps": trainer.state.skipped_steps, "full_epoch": bool(a.epoch),
         "frames": frames, "padded_frames": padded, "utterances": utts, "seconds": _round(seconds, 6),
         "frames_per_s": _round(fps, 2), "audio_seconds_per_s": _round(fps * hop_s, 3),
         "utterances_per_s": _round(utts / seconds, 3), "seconds_per_step": _round(seconds / max(n_steps, 1), 4),
