@@ -222,7 +222,7 @@ class Trainer:
             self.state.history.append(row)
             if self.is_main:
                 self._save_epoch(improved)
-                log.info("epoch %s", "  ".join(f"{k} {_fmt(v)}" for k, v in row.items()))
+                log.info("%s", "  ".join(f"{k} {_fmt(v)}" for k, v in row.items()))
         return self.state.history
 
 
