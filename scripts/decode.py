@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Stage decode: exp/<name>/model.pt + cached features -> exp/<name>/decode_<split>/hyp.txt."""
+"""Stage decode: exp/<name>/model.pt + cached features -> exp/<name>/decode_<split>/hyp.txt + decode.json.
+
+Greedy by default. Beam search with the phone bigram LM (estimated once from the train
+manifest into exp/<name>/lm_bigram.json) via --method beam / --decode-config; --tune picks
+the LM weight and insertion bonus by dev PER and decodes every split with them.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,35 +13,40 @@ import sys
 from pathlib import Path
 
 from phonerec.checkpoint import CheckpointError
-from phonerec.experiment import decode_loader, load_model, load_split
-from phonerec.data import make_loader
+from phonerec.config import ConfigError
+from phonerec.decoding import GRID_BONUSES, GRID_LM_WEIGHTS, decode_experiment
 from phonerec.features import FeatureError
+from phonerec.lm import LMError
 from phonerec.logs import setup_logging
 from phonerec.manifest import ManifestError
-from phonerec.scoring import write_hyp_file
 
 log = logging.getLogger("decode")
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp", required=True, help="experiment folder holding model.pt")
     p.add_argument("--data", required=True, help="data folder with manifests/ and fbank/")
     p.add_argument("--splits", nargs="+", default=["dev", "test"])
     p.add_argument("--device", help="cuda or cpu (default: cuda if available)")
+    p.add_argument("--decode-config", help="YAML with a decode: section or the decode keys "
+                   "(default: the model's own config)")
+    p.add_argument("--method", choices=["greedy", "beam"], help="overrides the config")
+    p.add_argument("--beam", type=int, help="beam width")
+    p.add_argument("--lm-weight", type=float, help="bigram LM weight (beam only; 0 disables)")
+    p.add_argument("--insertion-bonus", type=float, help="score added per phone (beam only)")
+    p.add_argument("--tune", action="store_true", help="grid-search LM weight and insertion bonus on dev PER")
+    p.add_argument("--tune-split", default="dev", help="split to tune on (never test)")
+    p.add_argument("--lm-weights", type=float, nargs="+", default=list(GRID_LM_WEIGHTS), help="tuning grid")
+    p.add_argument("--insertion-bonuses", type=float, nargs="+", default=list(GRID_BONUSES), help="tuning grid")
     a = p.parse_args(argv)
     setup_logging(Path(a.exp) / "log" / "decode.log")
+    overrides = {"method": a.method, "beam": a.beam, "lm_weight": a.lm_weight, "insertion_bonus": a.insertion_bonus}
     try:
-        model, cfg, tokenizer, cmvn = load_model(a.exp, a.device)
-        device = next(model.parameters()).device
-        for split in a.splits:
-            dataset = load_split(a.data, split, cfg, tokenizer, cmvn)
-            loader = make_loader(dataset, cfg.data.valid_max_frames, shuffle=False)
-            hyps, _ = decode_loader(model, loader, tokenizer, device)
-            out = Path(a.exp) / f"decode_{split}" / "hyp.txt"
-            write_hyp_file(out, hyps)
-            log.info("%s: %d utterances decoded (greedy) -> %s", split, len(hyps), out)
-    except (CheckpointError, ManifestError, FeatureError) as e:
+        decode_experiment(a.exp, a.data, a.splits, decode_config=a.decode_config, overrides=overrides,
+                          tune_on=a.tune_split if a.tune else None, lm_weights=a.lm_weights,
+                          bonuses=a.insertion_bonuses, device=a.device)
+    except (CheckpointError, ManifestError, FeatureError, ConfigError, LMError, ValueError) as e:
         log.error("%s", e)
         return 1
     return 0

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Stage score: decode_<split>/hyp.txt + manifest references -> per.json, per_utt.txt (39 phones)."""
+"""Stage score: decode_<split>/hyp.txt + manifest references -> per.json, per_utt.txt, and the
+sclite-style summary.txt / summary.json (per speaker, per phone, confusions); all on 39 phones.
+--report then writes exp/<name>/report.md with plots (training curves, confusions, examples)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +11,7 @@ from pathlib import Path
 
 from phonerec.logs import setup_logging
 from phonerec.manifest import ManifestError, read_manifest
-from phonerec.scoring import read_hyp_file, score, write_score
+from phonerec.scoring import analyze, read_hyp_file, score, write_score, write_summary
 
 log = logging.getLogger("score")
 
@@ -19,6 +21,9 @@ def main(argv=None) -> int:
     p.add_argument("--exp", required=True, help="experiment folder holding decode_<split>/hyp.txt")
     p.add_argument("--data", required=True, help="data folder with manifests/ (the references)")
     p.add_argument("--splits", nargs="+", default=["dev", "test"])
+    p.add_argument("--report", action="store_true", help="also write exp/<name>/report.md and its plots")
+    p.add_argument("--examples", type=int, default=3, help="example utterances plotted in the report")
+    p.add_argument("--device", default="cpu", help="for the report's example alignments")
     a = p.parse_args(argv)
     setup_logging(Path(a.exp) / "log" / "score.log")
     for split in a.splits:
@@ -28,12 +33,18 @@ def main(argv=None) -> int:
             hyps = read_hyp_file(decode_dir / "hyp.txt")
             refs = {u: r["phn"].split() for u, r in manifest.items()}
             result, rows = score(refs, hyps)
+            analysis = analyze(refs, hyps)
         except (ManifestError, FileNotFoundError, ValueError) as e:
             log.error("%s: %s", split, e)
             return 1
         write_score(decode_dir, result, rows)
+        write_summary(decode_dir, analysis, f"{Path(a.exp).name} {split}")
         print(f"{split} PER {result.per:.2f} %  (sub {result.sub}, del {result.dels}, ins {result.ins}, "
-              f"N {result.n_ref}, {result.n_utts} utterances)  -> {decode_dir / 'per.json'}")
+              f"N {result.n_ref}, {result.n_utts} utterances)  -> {decode_dir / 'per.json'}, summary.txt")
+    if a.report:
+        from phonerec.report import write_report
+
+        print(f"report -> {write_report(a.exp, a.data, a.splits, a.examples, a.device)}")
     return 0
 
 

@@ -3,6 +3,7 @@
 #   ./run.sh                               # synthetic corpus (generated into data/), default config
 #   ./run.sh --timit /data/TIMIT --config conf/crdnn_full.yaml --exp crdnn_full
 #   ./run.sh --stage 3 --stop-stage 3 --resume true   # continue an interrupted training
+#   ./run.sh --stage 4 --decode beam --force true     # beam search + phone bigram LM, tuned on dev
 # Paths are relative to this folder. A stage whose output exists is skipped unless --force true.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,6 +21,7 @@ skip_bad=false
 force=false
 resume=false
 synth_seed=0
+decode=greedy                  # greedy | beam (beam search + bigram LM, LM weight / insertion bonus tuned on dev)
 python=${PYTHON:-python}
 
 while [ $# -gt 0 ]; do
@@ -28,7 +30,8 @@ while [ $# -gt 0 ]; do
     --timit) timit=$2 ;; --config) config=$2 ;; --exp) exp=$2 ;; --data) data=$2 ;;
     --dev-spk) dev_spk=$2 ;; --test-spk) test_spk=$2 ;; --test-set) test_set=$2 ;;
     --skip-bad) skip_bad=$2 ;; --force) force=$2 ;; --resume) resume=$2 ;; --synth-seed) synth_seed=$2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --decode) decode=$2 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
   esac
   shift 2
@@ -85,13 +88,14 @@ fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   if done_or_forced "$expdir/decode_test/hyp.txt" || [ "$expdir/model.pt" -nt "$expdir/decode_test/hyp.txt" ]; then
     log "stage 4: decode $expdir/model.pt -> $expdir/decode_{dev,test}/hyp.txt"
-    $python $scripts/decode.py --exp "$expdir" --data "$data" --splits dev test
+    opts=(); [ "$decode" = beam ] && opts+=(--method beam --tune)
+    $python $scripts/decode.py --exp "$expdir" --data "$data" --splits dev test "${opts[@]}"
   else
     log "stage 4: $expdir/decode_test/hyp.txt is up to date, skipped"
   fi
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "stage 5: score $expdir/decode_{dev,test}/hyp.txt -> per.json"
-  $python $scripts/score.py --exp "$expdir" --data "$data" --splits dev test
+  log "stage 5: score $expdir/decode_{dev,test}/hyp.txt -> per.json, summary.txt; report -> $expdir/report.md"
+  $python $scripts/score.py --exp "$expdir" --data "$data" --splits dev test --report
 fi

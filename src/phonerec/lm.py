@@ -120,7 +120,8 @@ class BigramLM:
         path = Path(path)
         try:
             d = json.loads(path.read_text())
-            info = {k: v for k, v in d.items() if k not in ("type", "smoothing", "phones", "rows", "columns", "logprob")}
+            skip = ("type", "smoothing", "phones", "rows", "columns", "logprob")
+            info = {k: v for k, v in d.items() if k not in skip}
             return cls(d["phones"], np.array(d["logprob"]), d["smoothing"], info)
         except FileNotFoundError:
             raise LMError(f"{path}: LM file not found") from None

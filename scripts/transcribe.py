@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Transcribe audio files into phones with a trained model.
+
+  transcribe.py --model exp/crdnn a.wav b.flac some_folder/ list.txt
+  transcribe.py --model exp/crdnn --timestamps --format textgrid --out aligned/ *.wav
+
+Any sample rate (resampled) and channel count (down-mixed); wav, flac, sphere. A file that
+cannot be transcribed gets a one-line error and the others are still done (exit status 1).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from phonerec.checkpoint import CheckpointError
+from phonerec.config import ConfigError
+from phonerec.fileio import write_text
+from phonerec.lm import LMError
+from phonerec.logs import setup_logging
+from phonerec.transcribe import FORMATS, TranscribeError, Transcriber, expand_inputs, format_transcript, output_path
+
+log = logging.getLogger("transcribe")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", help="audio files, folders, or list files (.txt/.lst/.scp)")
+    p.add_argument("--model", required=True, help="experiment folder holding model.pt (or the model file)")
+    p.add_argument("--timestamps", action="store_true", help="start/end time per phone")
+    p.add_argument("--format", choices=FORMATS, default="text", help="phn and textgrid imply --timestamps")
+    p.add_argument("--out", help="write one file per input into this folder instead of printing")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--decode-config", help="YAML with decode settings, or exp/<name>/decode_test/decode.json "
+                   "to reuse tuned ones (default: the model's own)")
+    p.add_argument("--method", choices=["greedy", "beam"])
+    p.add_argument("--beam", type=int)
+    p.add_argument("--lm-weight", type=float, help="needs lm_bigram.json beside model.pt (made by decode.py)")
+    p.add_argument("--insertion-bonus", type=float)
+    a = p.parse_args(argv)
+    setup_logging(level=logging.WARNING)
+    overrides = {"method": a.method, "beam": a.beam, "lm_weight": a.lm_weight, "insertion_bonus": a.insertion_bonus}
+    try:
+        transcriber = Transcriber(a.model, a.device, decode_config=a.decode_config, overrides=overrides)
+    except (CheckpointError, ConfigError, LMError) as e:
+        log.error("%s", e)
+        return 2
+    inputs, problems = expand_inputs(a.inputs)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    timestamps = a.timestamps or a.format in ("phn", "textgrid")
+    failed, taken = len(problems), set()
+    for path, name in inputs:
+        try:
+            text = format_transcript(transcriber.transcribe(path, timestamps), a.format)
+        except TranscribeError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        if a.out:
+            write_text(output_path(a.out, name, a.format, taken), text)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    if failed:
+        print(f"{failed} of {len(inputs) + len(problems)} input(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Decode whole splits: network posteriors once, then greedy or beam search (+ bigram LM),
+and the LM weight / insertion bonus grid search on dev.
+
+The network runs once per split; the search is repeated on the stored posteriors, so
+tuning a grid of LM weights costs only search time. Tuning is only allowed on a
+non-test split, and its choice is what the test split is decoded with.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from .config import ConfigError, DecodeConfig, from_dict
+from .ctc import greedy_decode, prefix_beam_search
+from .data import make_loader
+from .experiment import load_model, load_split
+from .fileio import write_json
+from .lm import BigramLM, load_or_estimate
+from .manifest import read_manifest
+from .phones import PhoneTokenizer
+from .scoring import score, write_hyp_file
+
+log = logging.getLogger(__name__)
+
+METHODS = ("greedy", "beam")
+GRID_LM_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+GRID_BONUSES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+LM_FILE = "lm_bigram.json"
+
+
+def check_decode_config(dcfg: DecodeConfig) -> DecodeConfig:
+    if dcfg.method not in METHODS:
+        raise ConfigError(f"decode.method must be one of {', '.join(METHODS)}, got {dcfg.method!r}")
+    if dcfg.beam < 1:
+        raise ConfigError(f"decode.beam must be >= 1, got {dcfg.beam}")
+    return dcfg
+
+
+def resolve_decode_config(base: DecodeConfig | None = None, path=None, **overrides) -> DecodeConfig:
+    """base (e.g. the model's own config) <- YAML file (a `decode:` section, or bare DecodeConfig keys,
+    or a decode_<split>/decode.json to reuse tuned settings) <- overrides that are not None.
+    Validated: unknown keys and bad values are ConfigErrors."""
+    values = dataclasses.asdict(base or DecodeConfig())
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: decode config not found") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        section = (loaded.get("decode") or {}) if isinstance(loaded, dict) and "decode" in loaded else loaded
+        if isinstance(loaded, dict) and "decode" not in loaded and _is_experiment(loaded):
+            section = {}  # an experiment config without a decode section
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: expected a mapping of decode settings")
+        if Path(path).suffix == ".json":  # a decode.json written by decode_experiment: reuse its settings
+            section = {k: v for k, v in section.items() if k in values}
+        values.update(section)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return check_decode_config(from_dict(DecodeConfig, values, "decode"))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
+
+
+def _is_experiment(d: dict) -> bool:
+    """An experiment YAML without a decode section: nothing to take from it."""
+    return bool(set(d) & {"features", "data", "model", "train"})
+
+
+def compute_posteriors(model, dataset, max_frames: int, device) -> dict[str, np.ndarray]:
+    """{utt_id: (T', C) float32 log posteriors} for a whole dataset, batched."""
+    out = {}
+    model.eval()
+    with torch.no_grad():
+        for batch in make_loader(dataset, max_frames, shuffle=False):
+            batch = batch.to(device)
+            log_probs, out_lens = model(batch.feats, batch.feat_lens)
+            lp = log_probs.float().cpu().numpy()
+            for i, (utt_id, n) in enumerate(zip(batch.utt_ids, out_lens.tolist())):
+                out[utt_id] = lp[i, :n]
+    return out
+
+
+def search(log_probs: np.ndarray, dcfg: DecodeConfig, lm_matrix: np.ndarray | None = None) -> list[int]:
+    """Token ids of one utterance's (T', C) posteriors under a decode config."""
+    if dcfg.method == "greedy":
+        return greedy_decode(torch.from_numpy(log_probs)[None], torch.tensor([len(log_probs)]))[0]
+    lm = lm_matrix if dcfg.lm_weight else None
+    return prefix_beam_search(log_probs, dcfg.beam, lm, dcfg.lm_weight, dcfg.insertion_bonus)[0]
+
+
+def decode_posteriors(posteriors: dict[str, np.ndarray], tokenizer: PhoneTokenizer, dcfg: DecodeConfig,
+                      lm_matrix: np.ndarray | None = None) -> dict[str, list[str]]:
+    if dcfg.method == "beam" and dcfg.lm_weight and lm_matrix is None:
+        raise ValueError("lm_weight is set but no LM was given")
+    return {u: tokenizer.decode(search(lp, dcfg, lm_matrix)) for u, lp in posteriors.items()}
+
+
+def tune(posteriors: dict[str, np.ndarray], refs: dict[str, list[str]], tokenizer: PhoneTokenizer,
+         dcfg: DecodeConfig, lm_matrix: np.ndarray, lm_weights=GRID_LM_WEIGHTS,
+         bonuses=GRID_BONUSES) -> tuple[DecodeConfig, list[dict]]:
+    """Grid search of LM weight x insertion bonus by PER (beam search, dcfg's beam).
+    Ties go to the smaller LM weight, then the bonus nearest 0 (the simpler setting)."""
+    rows = []
+    for w in lm_weights:
+        for b in bonuses:
+            cand = dataclasses.replace(dcfg, method="beam", lm_weight=float(w), insertion_bonus=float(b))
+            t0 = time.perf_counter()
+            result, _ = score(refs, decode_posteriors(posteriors, tokenizer, cand, lm_matrix))
+            rows.append({"lm_weight": float(w), "insertion_bonus": float(b), "per": result.per,
+                         "sub": result.sub, "del": result.dels, "ins": result.ins})
+            log.info("tune: lm_weight %.2f insertion_bonus %+.2f -> PER %.2f %% (S %d D %d I %d) [%.1f s]",
+                     w, b, result.per, result.sub, result.dels, result.ins, time.perf_counter() - t0)
+    best = min(rows, key=lambda r: (r["per"], r["lm_weight"], abs(r["insertion_bonus"])))
+    for key, values in (("lm_weight", lm_weights), ("insertion_bonus", bonuses)):
+        if len(values) > 2 and best[key] in (min(values), max(values)):
+            log.warning("tune: the best %s (%g) is at the edge of the grid %s; a wider grid may do better",
+                        key, best[key], sorted(values))
+    return dataclasses.replace(dcfg, method="beam", lm_weight=best["lm_weight"],
+                               insertion_bonus=best["insertion_bonus"]), rows
+
+
+def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = None, *, decode_config=None,
+                      overrides: dict | None = None, tune_on: str | None = None, lm_weights=GRID_LM_WEIGHTS,
+                      bonuses=GRID_BONUSES, device=None) -> dict[str, dict]:
+    """Decode `splits` of an experiment; write decode_<split>/hyp.txt and decode.json.
+
+    The decode config is the model's own `decode` section <- `decode_config` file <- `overrides`
+    (or exactly `dcfg` when given). With `tune_on` (a dev split) the LM weight and insertion
+    bonus are grid-searched there first and the best pair decodes every split.
+    Returns {split: decode.json contents}.
+    """
+    exp_dir, data_dir = Path(exp_dir), Path(data_dir)
+    if tune_on is not None and tune_on.startswith("test"):
+        raise ValueError("refusing to tune on the test split: tune on dev")
+    model, cfg, tokenizer, cmvn = load_model(exp_dir, device)
+    device = next(model.parameters()).device
+    dcfg = dcfg or resolve_decode_config(cfg.decode, decode_config, **(overrides or {}))
+    if tune_on and dcfg.method != "beam":
+        log.info("tuning implies beam search (beam %d)", dcfg.beam)
+        dcfg = dataclasses.replace(dcfg, method="beam")
+    lm_matrix, lm_path = None, None
+    if dcfg.method == "beam" and (dcfg.lm_weight or tune_on):
+        lm_path = exp_dir / LM_FILE
+        lm = load_or_estimate(lm_path, data_dir / "manifests" / "train.json", tokenizer.phones)
+        lm_matrix = lm.matrix(tokenizer.symbols)
+    hop_s = cfg.features.hop_ms / 1000
+    cache: dict[str, tuple[dict, float, float]] = {}
+
+    def posteriors(split):
+        if split not in cache:
+            dataset = load_split(data_dir, split, cfg, tokenizer, cmvn)
+            t0 = time.perf_counter()
+            post = compute_posteriors(model, dataset, cfg.data.valid_max_frames, device)
+            cache[split] = (post, time.perf_counter() - t0, sum(dataset.lengths) * hop_s)
+        return cache[split]
+
+    tuned = None
+    if tune_on:
+        post, _, _ = posteriors(tune_on)
+        manifest = read_manifest(data_dir / "manifests" / f"{tune_on}.json", check_files=False)
+        refs = {u: manifest[u]["phn"].split() for u in post}
+        dcfg, grid = tune(post, refs, tokenizer, dcfg, lm_matrix, lm_weights, bonuses)
+        tuned = {"split": tune_on, "grid": grid, "best_per": min(r["per"] for r in grid)}
+        log.info("tuned on %s: lm_weight %.2f, insertion_bonus %+.2f (PER %.2f %%)", tune_on, dcfg.lm_weight,
+                 dcfg.insertion_bonus, tuned["best_per"])
+    results = {}
+    for split in splits:
+        post, net_s, audio_s = posteriors(split)
+        t0 = time.perf_counter()
+        hyps = decode_posteriors(post, tokenizer, dcfg, lm_matrix)
+        search_s = time.perf_counter() - t0
+        out_dir = exp_dir / f"decode_{split}"
+        write_hyp_file(out_dir / "hyp.txt", hyps)
+        info = {**dataclasses.asdict(dcfg), "lm": str(lm_path) if lm_path and dcfg.lm_weight else None,
+                "tuned_on": tuned["split"] if tuned else None, "n_utts": len(hyps),
+                "audio_seconds": round(audio_s, 2), "network_seconds": round(net_s, 3),
+                "search_seconds": round(search_s, 3)}
+        if tuned:
+            info["tuning"] = tuned
+        write_json(out_dir / "decode.json", info)
+        log.info("%s: %d utterances (%.0f s of audio) decoded (%s) in %.2f s network + %.2f s search -> %s",
+                 split, len(hyps), audio_s, _describe(dcfg), net_s, search_s, out_dir / "hyp.txt")
+        results[split] = info
+    return results
+
+
+def _describe(dcfg: DecodeConfig) -> str:
+    if dcfg.method == "greedy":
+        return "greedy"
+    return f"beam {dcfg.beam}, lm_weight {dcfg.lm_weight:g}, insertion_bonus {dcfg.insertion_bonus:+g}"
+
+
+def load_lm_matrix(model_dir, tokenizer: PhoneTokenizer) -> np.ndarray:
+    """The saved LM of an experiment as a decoder matrix (for transcription)."""
+    return BigramLM.load(Path(model_dir) / LM_FILE).matrix(tokenizer.symbols)

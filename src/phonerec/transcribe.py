@@ -1,0 +1,195 @@
+"""Transcribe audio files with a trained model: phones, and optionally a time span per phone.
+
+Timestamps come from CTC forced alignment of the decoded phones on the model's own
+posteriors. Output frame j is centred at j * subsampling * hop seconds (feature frame t is
+centred on sample t * hop) and is taken to cover half a frame either side. CTC marks a
+phone by a spike of one or a few frames with blanks around it, so the blank frames between
+two phones are split at their midpoint and the leading / trailing blanks go to the first /
+last phone: the segments tile the whole file, as a TIMIT .phn file does, and are monotonic.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import AudioError, load_audio
+from .config import DecodeConfig
+from .ctc import align
+from .decoding import check_decode_config, load_lm_matrix, resolve_decode_config, search
+from .experiment import load_model
+from .features import Fbank, normalize
+from .lm import LMError
+from .textgrid import format_phn, format_textgrid
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".sph", ".nist", ".ogg", ".aif", ".aiff")
+LIST_SUFFIXES = (".txt", ".lst", ".list", ".scp")
+FORMATS = ("text", "json", "phn", "textgrid")
+EXTENSIONS = {"text": ".txt", "json": ".json", "phn": ".phn", "textgrid": ".TextGrid"}
+MIN_SECONDS = 0.05  # five 10 ms frames: shorter input has no phone to find
+
+
+class TranscribeError(ValueError):
+    """One input cannot be transcribed; the message is one line naming the file."""
+
+
+@dataclass
+class Transcript:
+    path: str
+    phones: list[str]
+    duration: float  # seconds
+    sample_rate: int
+    segments: list[tuple[float, float, str]] | None = None  # (start, end, phone) in seconds
+    confidence: list[float] = field(default_factory=list)  # per phone: max posterior over its frames
+
+
+def frame_segments(spans: list[tuple[int, int]], phones: list[str], frame_s: float,
+                   duration: float) -> list[tuple[float, float, str]]:
+    """Output-frame spans [start, end) per phone -> (start, end, phone) seconds.
+
+    Frame j covers [(j - 0.5) * frame_s, (j + 0.5) * frame_s]; blank frames between two
+    phones go half to each; the first phone starts at 0 and the last ends at `duration`."""
+    if len(spans) != len(phones):
+        raise ValueError(f"{len(spans)} spans for {len(phones)} phones")
+    if not spans:
+        return []
+    inner = [((end + start) / 2 - 0.5) * frame_s for (_, end), (start, _) in zip(spans, spans[1:])]
+    bounds = [0.0] + [min(max(b, 0.0), duration) for b in inner] + [duration]
+    return [(s, e, p) for s, e, p in zip(bounds, bounds[1:], phones)]
+
+
+class Transcriber:
+    """A loaded model plus its feature pipeline and decoder settings."""
+
+    def __init__(self, model, device=None, decode: DecodeConfig | None = None, *, decode_config=None,
+                 overrides: dict | None = None, lm_matrix=None):
+        """`model`: experiment folder or model file. Decoding: `decode`, or the model's own decode
+        config <- `decode_config` file <- `overrides`; an LM weight loads the experiment's bigram LM."""
+        self.model, self.cfg, self.tokenizer, self.cmvn = load_model(model, device or "cpu")
+        self.device = next(self.model.parameters()).device
+        self.decode = check_decode_config(decode or resolve_decode_config(self.cfg.decode, decode_config,
+                                                                          **(overrides or {})))
+        if self.decode.method == "beam" and self.decode.lm_weight and lm_matrix is None:
+            model_dir = Path(model) if Path(model).is_dir() else Path(model).parent
+            try:
+                lm_matrix = load_lm_matrix(model_dir, self.tokenizer)
+            except LMError as e:
+                raise LMError(f"{e} (decode.py --method beam with --lm-weight or --tune estimates it)") from None
+        self.lm_matrix = lm_matrix
+        self.fbank = Fbank(self.cfg.features)
+        self.sample_rate = self.cfg.features.sample_rate
+        self.frame_s = self.model.subsampling * self.cfg.features.hop_ms / 1000
+
+    def log_probs(self, wave: torch.Tensor) -> np.ndarray:
+        """(T', C) log posteriors of a mono waveform at the model's sample rate."""
+        with torch.no_grad():
+            feats = normalize(self.fbank(wave), self.cmvn)[None].to(self.device)
+            lp, lens = self.model(feats, torch.tensor([feats.shape[1]], device=self.device))
+        return lp[0, : int(lens[0])].float().cpu().numpy()
+
+    def load(self, path) -> torch.Tensor:
+        """Mono waveform at the model's rate, or TranscribeError with the reason."""
+        path = Path(path)
+        if not path.exists():
+            raise TranscribeError(f"{path}: no such file")
+        if path.is_file() and path.stat().st_size == 0:
+            raise TranscribeError(f"{path}: empty file")
+        try:
+            wave = load_audio(path, self.sample_rate)
+        except AudioError as e:
+            raise TranscribeError(str(e)) from None
+        if not torch.isfinite(wave).all():
+            raise TranscribeError(f"{path}: audio contains NaN or infinite samples")
+        if len(wave) < MIN_SECONDS * self.sample_rate:
+            raise TranscribeError(f"{path}: too short ({len(wave) / self.sample_rate:.3f} s; "
+                                  f"at least {MIN_SECONDS:.3f} s needed)")
+        return wave
+
+    def transcribe(self, path, timestamps: bool = False) -> Transcript:
+        return self.transcribe_wave(self.load(path), str(path), timestamps)
+
+    def transcribe_wave(self, wave: torch.Tensor, name: str = "", timestamps: bool = False) -> Transcript:
+        lp = self.log_probs(wave)
+        ids = search(lp, self.decode, self.lm_matrix)
+        t = Transcript(name, self.tokenizer.decode(ids), len(wave) / self.sample_rate, self.sample_rate)
+        if timestamps:
+            spans = align(lp, ids)
+            t.segments = frame_segments(spans, t.phones, self.frame_s, t.duration)
+            t.confidence = [round(float(math.exp(lp[s:e, i].max())), 4) for (s, e), i in zip(spans, ids)]
+        return t
+
+
+    def align_phones(self, wave: torch.Tensor, phones: list[str]) -> list[tuple[float, float, str]]:
+        """Time-align a given phone sequence (in the model's set, e.g. a decoded hyp.txt line) to a
+        waveform; ValueError if the audio is too short for it."""
+        ids = self.tokenizer.encode(phones)
+        return frame_segments(align(self.log_probs(wave), ids), phones, self.frame_s, len(wave) / self.sample_rate)
+
+
+def expand_inputs(items: list) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Files, folders (searched recursively for audio) and list files (one path, or `utt_id path`,
+    per line; '#' comments; relative paths are relative to the list) -> ([(audio path, output
+    name)], problems). A file found in a folder is named by its path inside that folder (so
+    `--out` mirrors TIMIT's speaker folders), any other file by its name, extensions dropped."""
+    found, problems = [], []
+    for item in map(Path, items):
+        if item.is_dir():
+            files = sorted(f for f in item.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
+            if not files:
+                problems.append(f"{item}: folder holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+            found += [(f, str(f.relative_to(item).parent / _stem(f))) for f in files]
+        elif item.suffix.lower() in LIST_SUFFIXES and item.is_file():
+            for line in item.read_text().splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    p = Path(line)
+                    if not p.exists() and len(line.split()) > 1:  # Kaldi-style `utt_id path`
+                        p = Path(line.split()[-1])
+                    p = p if p.is_absolute() or p.exists() else item.parent / p
+                    found.append((p, _stem(p)))
+        else:
+            found.append((item, _stem(item)))  # a missing or unreadable file is reported when transcribed
+    return found, problems
+
+
+def _stem(path: Path) -> str:
+    return path.name.split(".")[0] or "audio"
+
+
+def format_transcript(t: Transcript, fmt: str) -> str:
+    """Render one transcript: text (`path: phones`, or a `start end phone` line per phone with
+    timestamps), json, phn (TIMIT sample units) or textgrid (Praat). phn/textgrid need segments."""
+    if fmt == "text":
+        if t.segments is None:
+            return f"{t.path}: {' '.join(t.phones)}\n"
+        return f"{t.path}:\n" + "".join(f"{s:8.3f} {e:8.3f}  {p}\n" for s, e, p in t.segments)
+    if fmt == "json":
+        d = {"file": t.path, "duration": round(t.duration, 4), "phones": t.phones}
+        if t.segments is not None:
+            d["segments"] = [{"phone": p, "start": round(s, 4), "end": round(e, 4), "confidence": c}
+                             for (s, e, p), c in zip(t.segments, t.confidence or [None] * len(t.segments))]
+        return json.dumps(d) + "\n"
+    if t.segments is None:
+        raise ValueError(f"format {fmt!r} needs timestamps")
+    if fmt == "phn":
+        return format_phn(t.segments, 16000)
+    if fmt == "textgrid":
+        return format_textgrid({"phones": t.segments}, t.duration)
+    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def output_path(out_dir, name: str, fmt: str, taken: set) -> Path:
+    """`out_dir/<name><ext>`; a second input with the same name gets `<name>-2` (never overwrites)."""
+    base, n = name, 1
+    while name.lower() in taken:
+        n += 1
+        name = f"{base}-{n}"
+    taken.add(name.lower())
+    return Path(out_dir) / (name + EXTENSIONS[fmt])

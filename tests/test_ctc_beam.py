@@ -1,0 +1,228 @@
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from phonerec.ctc import align, beam_search_decode, greedy_decode, min_frames_needed, prefix_beam_search
+
+
+def _log(p):
+    return np.log(np.asarray(p, dtype=np.float64)).astype(np.float32)
+
+
+def _collapse(path):
+    out, prev = [], None
+    for x in path:
+        if x != prev and x != 0:
+            out.append(x)
+        prev = x
+    return tuple(out)
+
+
+def _exact_best(lp, lm=None, w=0.0, b=0.0):
+    """Best prefix by brute force over every path: sum paths per prefix, add LM and bonus."""
+    n_frames, n_cls = lp.shape
+    mass = {}
+    for path in itertools.product(range(n_cls), repeat=n_frames):
+        l = _collapse(path)
+        mass[l] = np.logaddexp(mass.get(l, -np.inf), sum(float(lp[t, c]) for t, c in enumerate(path)))
+
+    def total(l, a):
+        s = a + b * len(l)
+        if lm is not None and w:
+            h = 0
+            for c in l:
+                s, h = s + w * lm[h, c], c
+            s += w * lm[h, 0]
+        return s
+
+    return max(((l, total(l, a)) for l, a in mass.items()), key=lambda x: x[1])
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0, 6.0])
+def test_beam_one_equals_greedy_on_random_posteriors(scale):
+    gen = torch.Generator().manual_seed(int(scale * 10))
+    for _ in range(60):
+        n_frames, n_cls = int(torch.randint(1, 40, (1,), generator=gen)), int(torch.randint(2, 12, (1,), generator=gen))
+        lp = (torch.randn(n_frames, n_cls, generator=gen) * scale).log_softmax(-1)
+        greedy = greedy_decode(lp[None], torch.tensor([n_frames]))[0]
+        assert prefix_beam_search(lp, beam=1)[0] == greedy
+
+
+def test_batch_api_matches_greedy_with_padding():
+    torch.manual_seed(0)
+    lp = (torch.randn(5, 40, 49) * 3).log_softmax(-1)
+    lens = torch.tensor([40, 33, 1, 17, 25])
+    assert beam_search_decode(lp, lens, beam=1) == greedy_decode(lp, lens)
+
+
+def test_wide_beam_finds_the_exact_best_prefix_with_lm_and_bonus():
+    rng = np.random.default_rng(0)
+    for seed in range(60):
+        n_frames, n_cls = int(rng.integers(1, 6)), int(rng.integers(2, 5))
+        lp = torch.randn(n_frames, n_cls, generator=torch.Generator().manual_seed(seed)).mul(2).log_softmax(-1).numpy()
+        lm = np.log(rng.dirichlet(np.ones(n_cls), size=n_cls)).astype(np.float32)
+        w, b = float(rng.choice([0.0, 0.5, 1.0])), float(rng.choice([0.0, -0.5, 1.0]))
+        ids, s = prefix_beam_search(lp, beam=500, lm=lm, lm_weight=w, insertion_bonus=b)
+        best, best_score = _exact_best(lp, lm, w, b)
+        assert s == pytest.approx(best_score, abs=1e-4)
+        assert tuple(ids) == best
+
+
+def test_hand_built_posterior_decodes_known_answer():
+    # blank=0, a=1, b=2: frames say "a a _ b _ a" -> [a, b, a]; repeated a across a blank stays two a's
+    lp = _log([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8],
+               [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1]])
+    assert prefix_beam_search(lp, beam=8)[0] == [1, 2, 1]
+    lp2 = _log([[0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1]])
+    assert prefix_beam_search(lp2, beam=8)[0] == [1, 1]
+
+
+def test_beam_beats_greedy_by_summing_paths():
+    # Each frame: blank 0.6, a 0.4. Best path is "_ _" (0.36) -> empty, but the prefix "a"
+    # has three paths (a a, a _, _ a): 0.16 + 0.24 + 0.24 = 0.64.
+    lp = _log([[0.6, 0.4], [0.6, 0.4]])
+    assert greedy_decode(torch.from_numpy(lp)[None], torch.tensor([2]))[0] == []
+    ids, score = prefix_beam_search(lp, beam=4)
+    assert ids == [1] and math.exp(score) == pytest.approx(0.64, abs=1e-6)
+    # Longer: a's spread over three frames beat the greedy blank/b path.
+    lp = _log([[0.45, 0.35, 0.2], [0.45, 0.35, 0.2], [0.45, 0.35, 0.2]])
+    assert greedy_decode(torch.from_numpy(lp)[None], torch.tensor([3]))[0] == []
+    assert prefix_beam_search(lp, beam=8)[0] == [1]
+
+
+def test_lm_and_insertion_bonus_change_the_answer():
+    # Frame 2 is ambiguous between a (1) and b (2); the LM strongly prefers b after a.
+    lp = _log([[0.05, 0.9, 0.05], [0.5, 0.26, 0.24], [0.9, 0.05, 0.05]])
+    assert prefix_beam_search(lp, beam=8)[0] == [1]
+    # rows: history <s>, a, b; columns: </s>, a, b
+    lm = _log([[0.01, 0.9, 0.09], [0.1, 0.05, 0.85], [0.9, 0.05, 0.05]])
+    assert prefix_beam_search(lp, beam=8, lm=lm, lm_weight=0.0)[0] == [1]
+    assert prefix_beam_search(lp, beam=8, lm=lm, lm_weight=2.0)[0] == [1, 2]
+    # A large bonus makes insertions win, a large penalty deletes everything.
+    assert len(prefix_beam_search(lp, beam=8, insertion_bonus=5.0)[0]) == 3
+    assert prefix_beam_search(lp, beam=8, insertion_bonus=-20.0)[0] == []
+
+
+def test_lm_shape_and_beam_are_checked():
+    lp = _log([[0.5, 0.5]])
+    with pytest.raises(ValueError, match="LM matrix"):
+        prefix_beam_search(lp, lm=np.zeros((3, 3)), lm_weight=1.0)
+    with pytest.raises(ValueError, match="beam"):
+        prefix_beam_search(lp, beam=0)
+
+
+def test_empty_utterance_gives_empty_hypothesis():
+    assert prefix_beam_search(np.zeros((0, 5), dtype=np.float32), beam=4) == ([], 0.0)
+
+
+def test_align_spans_are_ordered_and_cover_the_tokens():
+    torch.manual_seed(1)
+    for _ in range(20):
+        lp = (torch.randn(50, 8) * 4).log_softmax(-1)
+        ids = greedy_decode(lp[None], torch.tensor([50]))[0]
+        spans = align(lp, ids)
+        assert len(spans) == len(ids)
+        for (s, e), (s2, _) in zip(spans, spans[1:]):
+            assert 0 <= s < e <= s2
+        assert all(0 <= s < e <= 50 for s, e in spans)
+    lp = _log([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1]])
+    assert align(lp, [1, 2]) == [(0, 2), (3, 4)]
+    assert align(lp, []) == []
+    with pytest.raises(ValueError, match="cannot emit"):
+        align(lp[:2], [1, 1])
+    assert min_frames_needed([1, 1]) == 3
+
+
+# --- decoding whole splits (phonerec.decoding, scripts/decode.py) ---------------------------------
+
+def _tiny_experiment(tmp_path):
+    """A tiny untrained model in exp/, random cached features and manifests for train/dev/test in data/."""
+    import json
+
+    from phonerec import checkpoint
+    from phonerec.config import ExperimentConfig, ModelConfig, to_dict
+    from phonerec.features import FeatureCache, _cache_config
+    from phonerec.models import build_model
+    from phonerec.phones import PhoneTokenizer
+
+    cfg = ExperimentConfig()
+    cfg.model = ModelConfig(name="cnn", cnn_channels=[8, 8], time_strides=[2, 1], cnn_blocks=1)  # fast on CPU
+    tok = PhoneTokenizer.for_set(48)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.features.n_mels, len(tok))
+    cmvn = {"mean": [0.0] * 80, "std": [1.0] * 80}
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    checkpoint.save({"model": model.state_dict(), "source": "test", "config": to_dict(cfg), "phones": tok.phones,
+                     "cmvn": cmvn}, exp / "model.pt")
+    (data / "manifests").mkdir(parents=True)
+    for split, n in (("train", 6), ("dev", 4), ("test", 3)):
+        utts = [f"spk{k}_{split}{k}" for k in range(n)]
+        manifest = {u: {"wav": f"/nowhere/{u}.wav", "duration": 1.0, "spk_id": u.split("_")[0],
+                        "phn": "h# sh iy hh ae dcl d h#"} for u in utts}
+        (data / "manifests" / f"{split}.json").write_text(json.dumps(manifest))
+        lengths = torch.tensor([60 + 7 * k for k in range(n)])
+        FeatureCache(utts, lengths, torch.randn(int(lengths.sum()), 80).half(), _cache_config(cfg.features)).save(
+            data / "fbank" / f"{split}.pt")
+    return exp, data
+
+
+def test_decode_script_greedy_default_and_tuning(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    from phonerec.experiment import decode_loader, load_model, load_split
+    from phonerec.data import make_loader
+    from phonerec.scoring import read_hyp_file
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import decode as decode_script
+
+    exp, data = _tiny_experiment(tmp_path)
+    assert decode_script.main(["--exp", str(exp), "--data", str(data), "--device", "cpu"]) == 0
+    d = json.loads((exp / "decode_test" / "decode.json").read_text())
+    assert d["method"] == "greedy" and d["tuned_on"] is None and not (exp / "lm_bigram.json").exists()
+    model, cfg, tok, cmvn = load_model(exp, "cpu")
+    loader = make_loader(load_split(data, "test", cfg, tok, cmvn), 40000, shuffle=False)
+    assert read_hyp_file(exp / "decode_test" / "hyp.txt") == decode_loader(model, loader, tok, "cpu")[0]
+
+    args = ["--exp", str(exp), "--data", str(data), "--device", "cpu", "--tune", "--beam", "4",
+            "--lm-weights", "0", "0.5", "--insertion-bonuses", "0", "1"]
+    assert decode_script.main(args) == 0
+    assert (exp / "lm_bigram.json").is_file()
+    for split in ("dev", "test"):
+        d = json.loads((exp / f"decode_{split}" / "decode.json").read_text())
+        assert d["method"] == "beam" and d["beam"] == 4 and d["tuned_on"] == "dev"
+        assert len(d["tuning"]["grid"]) == 4 and d["tuning"]["split"] == "dev"
+        best = min(d["tuning"]["grid"], key=lambda r: (r["per"], r["lm_weight"], abs(r["insertion_bonus"])))
+        assert (d["lm_weight"], d["insertion_bonus"]) == (best["lm_weight"], best["insertion_bonus"])
+    assert decode_script.main(args + ["--tune-split", "test"]) == 1  # never tune on test
+    from phonerec.decoding import resolve_decode_config
+
+    reused = resolve_decode_config(None, exp / "decode_test" / "decode.json")  # tuned settings, e.g. for transcribe
+    assert (reused.method, reused.beam, reused.lm_weight) == ("beam", 4, d["lm_weight"])
+    with pytest.raises(SystemExit):
+        decode_script.main(["--exp", str(exp), "--data", str(data), "--method", "viterbi"])
+
+
+def test_decode_config_file_and_overrides(tmp_path):
+    from phonerec.config import ConfigError, DecodeConfig
+    from phonerec.decoding import resolve_decode_config
+
+    (tmp_path / "exp.yaml").write_text("model:\n  name: lstm\ndecode:\n  method: beam\n  beam: 8\n")
+    (tmp_path / "bare.yaml").write_text("lm_weight: 0.5\ninsertion_bonus: 1\n")
+    (tmp_path / "noconf.yaml").write_text("model:\n  name: lstm\n")
+    (tmp_path / "bad.yaml").write_text("decode:\n  beems: 3\n")
+    assert resolve_decode_config(None, tmp_path / "exp.yaml") == DecodeConfig(method="beam", beam=8)
+    c = resolve_decode_config(DecodeConfig(method="beam"), tmp_path / "bare.yaml", beam=2)
+    assert (c.method, c.beam, c.lm_weight, c.insertion_bonus) == ("beam", 2, 0.5, 1.0)
+    assert resolve_decode_config(DecodeConfig(beam=3), tmp_path / "noconf.yaml") == DecodeConfig(beam=3)
+    with pytest.raises(ConfigError, match="beems"):
+        resolve_decode_config(None, tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="method"):
+        resolve_decode_config(None, None, method="viterbi")
+    with pytest.raises(ConfigError, match="not found"):
+        resolve_decode_config(None, tmp_path / "missing.yaml")

@@ -1,0 +1,195 @@
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from phonerec import checkpoint
+from phonerec.config import DecodeConfig, ExperimentConfig, ModelConfig, to_dict
+from phonerec.models import build_model
+from phonerec.phones import PHONES_61, PhoneTokenizer
+from phonerec.textgrid import format_phn, format_textgrid, parse_textgrid, read_textgrid
+from phonerec.timit import read_phn
+from phonerec.transcribe import (Transcriber, Transcript, TranscribeError, expand_inputs, format_transcript,
+                                 frame_segments, output_path)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import transcribe as transcribe_script  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny untrained CRDNN saved the way experiment.export_model does."""
+    d = tmp_path_factory.mktemp("exp")
+    cfg = ExperimentConfig()
+    cfg.model = ModelConfig(name="crdnn", cnn_channels=[4, 4], time_strides=[2, 1], lstm_hidden=8, lstm_layers=1,
+                            proj_dim=8)
+    tok = PhoneTokenizer.for_set(48)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.features.n_mels, len(tok))
+    cmvn = {"mean": [0.0] * cfg.features.n_mels, "std": [1.0] * cfg.features.n_mels}
+    checkpoint.save({"model": model.state_dict(), "source": "test", "config": to_dict(cfg), "phones": tok.phones,
+                     "cmvn": cmvn}, d / "model.pt")
+    return d
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory):
+    d = tmp_path_factory.mktemp("audio")
+    rng = np.random.default_rng(0)
+    sf.write(d / "good.wav", (rng.standard_normal(16000) * 0.1).astype("float32"), 16000)
+    sf.write(d / "stereo44k.flac", (rng.standard_normal((22050, 2)) * 0.1).astype("float32"), 44100)
+    sf.write(d / "silent.wav", np.zeros(0, dtype="float32"), 16000)
+    sf.write(d / "short.wav", np.zeros(200, dtype="float32"), 16000)
+    (d / "empty.wav").write_bytes(b"")
+    (d / "corrupt.wav").write_bytes(b"RIFF not really a wav file")
+    return d
+
+
+class PeakyTranscriber(Transcriber):
+    """The real pipeline, with the network's posteriors replaced by random peaky ones of the same length."""
+
+    def log_probs(self, wave):
+        n = super().log_probs(wave).shape[0]
+        gen = torch.Generator().manual_seed(n)
+        return (torch.randn(n, len(self.tokenizer), generator=gen) * 5).log_softmax(-1).numpy()
+
+
+def test_bad_files_get_one_line_errors_and_the_others_are_transcribed(model_dir, audio, capsys):
+    files = ["good.wav", "empty.wav", "corrupt.wav", "silent.wav", "short.wav", "missing.wav", "stereo44k.flac"]
+    rc = transcribe_script.main(["--model", str(model_dir)] + [str(audio / f) for f in files])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    done = [line.split(":")[0] for line in out.splitlines()]
+    assert done == [str(audio / "good.wav"), str(audio / "stereo44k.flac")]
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 5
+    for name, reason in [("empty.wav", "empty file"), ("corrupt.wav", "not a readable audio file"),
+                         ("silent.wav", "no samples"), ("short.wav", "too short"), ("missing.wav", "no such file")]:
+        assert any(name in e and reason in e for e in errors), (name, errors)
+    assert "5 of 7 input(s) failed" in err
+
+
+def test_all_good_exits_zero_and_writes_one_file_per_input(model_dir, audio, tmp_path, capsys):
+    rc = transcribe_script.main(["--model", str(model_dir), "--format", "json", "--timestamps", "--out",
+                                 str(tmp_path / "out"), str(audio / "good.wav"), str(audio / "stereo44k.flac")])
+    assert rc == 0 and capsys.readouterr().out == ""
+    d = json.loads((tmp_path / "out" / "stereo44k.json").read_text())
+    assert d["duration"] == pytest.approx(0.5) and d["segments"]  # 22050 samples at 44.1 kHz
+    assert (tmp_path / "out" / "good.json").is_file()
+
+
+def test_timestamps_monotonic_and_inside_the_file(model_dir, audio):
+    tr = PeakyTranscriber(model_dir, "cpu", DecodeConfig(method="beam", beam=4))
+    for name in ("good.wav", "stereo44k.flac"):
+        t = tr.transcribe(audio / name, timestamps=True)
+        assert len(t.segments) == len(t.phones) > 3
+        assert [p for _, _, p in t.segments] == t.phones
+        prev_end = 0.0
+        for start, end, _ in t.segments:
+            assert prev_end <= start < end <= t.duration
+            prev_end = end
+        assert len(t.confidence) == len(t.phones) and all(0 < c <= 1 for c in t.confidence)
+
+
+def test_frame_segments_geometry():
+    # 20 ms output frames (frame j covers (j +- 0.5) * 20 ms); phones on frames [1,3), [6,7), [7,8):
+    # blank frames 3..5 split at their middle (frame 4 -> 0.08 s), b and c touch (edge 6.5 -> 0.13 s),
+    # leading and trailing blanks go to the first and last phone
+    segs = frame_segments([(1, 3), (6, 7), (7, 8)], ["a", "b", "c"], 0.02, duration=0.2)
+    assert segs == [(0.0, pytest.approx(0.08), "a"), (pytest.approx(0.08), pytest.approx(0.13), "b"),
+                    (pytest.approx(0.13), 0.2, "c")]
+    assert frame_segments([(9, 10)], ["a"], 0.02, duration=0.185) == [(0.0, 0.185, "a")]
+    assert frame_segments([], [], 0.02, 1.0) == []
+
+
+def _transcript(phones):
+    bounds = np.cumsum([0.0] + [0.0123 + 0.01 * (i % 5) for i in range(len(phones))])
+    segs = [(float(s), float(e), p) for s, e, p in zip(bounds, bounds[1:], phones)]
+    return Transcript("x.wav", phones, float(bounds[-1]) + 0.05, 16000, segs, [0.5] * len(phones))
+
+
+def test_phn_round_trip_through_timit_reader(tmp_path):
+    t = _transcript(list(PHONES_61))
+    path = tmp_path / "x.phn"
+    path.write_text(format_transcript(t, "phn"))
+    back = read_phn(path, num_samples=int(round(t.duration * 16000)))
+    assert [p for _, _, p in back] == t.phones
+    for (s, e, _), (bs, be, _) in zip(t.segments, back):
+        assert bs == round(s * 16000) and be == round(e * 16000)
+
+
+def test_phn_in_the_48_set_is_well_formed():
+    # cl/vcl/sil are not TIMIT-61 symbols, so read_phn refuses them; check the format by hand
+    t = _transcript(["sil", "cl", "k", "ae", "vcl", "t", "sil"])
+    rows = [line.split() for line in format_transcript(t, "phn").splitlines()]
+    ends = [int(r[1]) for r in rows]
+    assert [r[2] for r in rows] == t.phones and all(int(r[0]) < int(r[1]) for r in rows)
+    assert all(int(a[1]) <= int(b[0]) for a, b in zip(rows, rows[1:])) and ends[-1] <= t.duration * 16000
+
+
+def test_textgrid_round_trip(tmp_path):
+    t = _transcript(["sil", "dh", "ax", 'q"uote', "sil"])
+    t.segments[2] = (t.segments[2][0] + 0.004, t.segments[2][1], t.segments[2][2])  # a gap
+    path = tmp_path / "x.TextGrid"
+    path.write_text(format_transcript(t, "textgrid"))
+    tiers = read_textgrid(path)
+    assert list(tiers) == ["phones"]
+    assert [p for _, _, p in tiers["phones"]] == t.phones
+    for (s, e, _), (bs, be, _) in zip(t.segments, tiers["phones"]):
+        assert bs == pytest.approx(s, abs=1e-6) and be == pytest.approx(e, abs=1e-6)
+    full = read_textgrid(path, keep_empty=True)["phones"]  # Praat needs the tier to tile [0, xmax]
+    assert full[0][0] == 0 and full[-1][1] == pytest.approx(t.duration)
+    assert all(a[1] == pytest.approx(b[0]) for a, b in zip(full, full[1:]))
+    with pytest.raises(ValueError, match="overlaps"):
+        format_textgrid({"p": [(0.0, 0.5, "a"), (0.4, 0.6, "b")]}, 1.0)
+    assert parse_textgrid(format_textgrid({"a": [], "b": [(0.1, 0.2, "x")]}, 1.0)) == {"a": [], "b": [(0.1, 0.2, "x")]}
+
+
+def test_text_and_json_formats():
+    t = _transcript(["sil", "aa", "sil"])
+    assert format_transcript(Transcript("f.wav", ["aa", "b"], 1.0, 16000), "text") == "f.wav: aa b\n"
+    lines = format_transcript(t, "text").splitlines()
+    assert lines[0] == "x.wav:" and lines[2].split()[-1] == "aa" and len(lines) == 4
+    d = json.loads(format_transcript(t, "json"))
+    assert d["phones"] == t.phones and [s["phone"] for s in d["segments"]] == t.phones
+    with pytest.raises(ValueError, match="timestamps"):
+        format_transcript(Transcript("f.wav", ["aa"], 1.0, 16000), "phn")
+    with pytest.raises(ValueError):
+        format_phn([(0.1, 0.1, "a")])
+
+
+def test_inputs_from_folders_and_list_files(audio, tmp_path):
+    lst = tmp_path / "files.txt"
+    lst.write_text(f"# a comment\n{audio / 'good.wav'}\n\nutt7 relative.wav\n")
+    (tmp_path / "relative.wav").write_bytes(b"")
+    found, problems = expand_inputs([str(audio), str(lst), str(tmp_path / "nothing_here")])
+    paths = [p for p, _ in found]
+    names = [p.name for p in paths]
+    assert set(names[:6]) == {"good.wav", "stereo44k.flac", "silent.wav", "short.wav", "empty.wav", "corrupt.wav"}
+    assert names[6:] == ["good.wav", "relative.wav", "nothing_here"] and paths[7] == tmp_path / "relative.wav"
+    assert [n for _, n in found[6:]] == ["good", "relative", "nothing_here"]
+    (tmp_path / "tree" / "DR1" / "FAKS0").mkdir(parents=True)
+    (tmp_path / "tree" / "DR1" / "FAKS0" / "SA1.WAV.wav").write_bytes(b"")
+    assert expand_inputs([str(tmp_path / "tree")])[0] == [(tmp_path / "tree/DR1/FAKS0/SA1.WAV.wav", "DR1/FAKS0/SA1")]
+    empty_dir = tmp_path / "no_audio"
+    empty_dir.mkdir()
+    assert "no audio files" in expand_inputs([str(empty_dir)])[1][0]
+
+
+def test_output_names_never_collide(tmp_path):
+    taken = set()
+    a = output_path(tmp_path, "si1", "phn", taken)
+    b = output_path(tmp_path, "SI1", "phn", taken)  # case-insensitive file systems
+    assert a.name == "si1.phn" and b.name == "SI1-2.phn"
+    assert output_path(tmp_path, "DR1/FAKS0/si1", "textgrid", set()) == tmp_path / "DR1/FAKS0/si1.TextGrid"
+
+
+def test_transcriber_errors_are_transcribe_errors(model_dir, audio):
+    tr = Transcriber(model_dir, "cpu")
+    with pytest.raises(TranscribeError, match="too short"):
+        tr.transcribe(audio / "short.wav")
+    assert tr.decode.method == "greedy"  # the model's own decode config by default
