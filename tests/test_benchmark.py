@@ -55,7 +55,8 @@ def test_training_throughput(figures):
     assert 0 <= t["padding_ratio"] < 1
     assert t["padding_ratio"] == pytest.approx(t["epoch_padded_frames"] / t["epoch_frames"] - 1, abs=1e-4)
     assert t["epoch_steps"] >= 1 and t["epoch_frames"] > 0
-    assert t["estimated_epoch_seconds"] == pytest.approx(t["epoch_frames"] / t["frames_per_s"], rel=1e-2)
+    # the figure is rounded to 0.01 s
+    assert t["estimated_epoch_seconds"] == pytest.approx(t["epoch_frames"] / t["frames_per_s"], rel=1e-2, abs=0.006)
     assert t["measured_epoch_seconds"] is None
     assert t["peak_memory_mib"] > 0 and "RSS" in t["peak_memory_kind"]
     assert t["skipped_steps"] == 0
