@@ -150,16 +150,19 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
     return values
 
 
+def read_yaml(path, what: str = "config file"):
+    """Parsed YAML of `path` ({} when empty); a missing or malformed file is a ConfigError naming it."""
+    try:
+        return yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+
+
 def load_config(path=None, overrides: list[str] | None = None) -> ExperimentConfig:
     """Defaults <- YAML file <- overrides; validated strictly."""
-    values: dict = {}
-    if path is not None:
-        try:
-            values = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    values = read_yaml(path) if path is not None else {}
     merged = _deep_merge(to_dict(ExperimentConfig()), values)
     apply_overrides(merged, overrides or [])
     try:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from .config import ConfigError, DecodeConfig, from_dict
+from .config import ConfigError, DecodeConfig, from_dict, read_yaml
 from .ctc import greedy_decode, prefix_beam_search
 from .data import make_loader
 from .experiment import load_model, load_split
@@ -48,12 +47,7 @@ def resolve_decode_config(base: DecodeConfig | None = None, path=None, **overrid
     Validated: unknown keys and bad values are ConfigErrors."""
     values = dataclasses.asdict(base or DecodeConfig())
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: decode config not found") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        loaded = read_yaml(path, "decode config")
         section = (loaded.get("decode") or {}) if isinstance(loaded, dict) and "decode" in loaded else loaded
         if isinstance(loaded, dict) and "decode" not in loaded and _is_experiment(loaded):
             section = {}  # an experiment config without a decode section
