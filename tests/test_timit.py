@@ -1,6 +1,5 @@
 """Preparation of TIMIT trees: layouts users have, standard splits, and bad input."""
 import json
-import shutil
 from pathlib import Path
 
 import pytest

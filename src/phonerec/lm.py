@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
