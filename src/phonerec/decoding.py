@@ -18,7 +18,7 @@ import torch
 from .config import ConfigError, DecodeConfig, from_dict, read_yaml
 from .ctc import greedy_decode, prefix_beam_search
 from .data import make_loader
-from .experiment import load_model, load_split
+from .experiment import forward_batches, load_model, load_split
 from .fileio import write_json
 from .lm import BigramLM, load_or_estimate
 from .manifest import read_manifest
@@ -71,14 +71,10 @@ def _is_experiment(d: dict) -> bool:
 def compute_posteriors(model, dataset, max_frames: int, device) -> dict[str, np.ndarray]:
     """{utt_id: (T', C) float32 log posteriors} for a whole dataset, batched."""
     out = {}
-    model.eval()
-    with torch.no_grad():
-        for batch in make_loader(dataset, max_frames, shuffle=False):
-            batch = batch.to(device)
-            log_probs, out_lens = model(batch.feats, batch.feat_lens)
-            lp = log_probs.float().cpu().numpy()
-            for i, (utt_id, n) in enumerate(zip(batch.utt_ids, out_lens.tolist())):
-                out[utt_id] = lp[i, :n]
+    for batch, log_probs, out_lens in forward_batches(model, make_loader(dataset, max_frames, shuffle=False), device):
+        lp = log_probs.float().cpu().numpy()
+        for i, (utt_id, n) in enumerate(zip(batch.utt_ids, out_lens.tolist())):
+            out[utt_id] = lp[i, :n]
     return out
 
 

@@ -62,20 +62,27 @@ def ctc_step(model, batch, augment: SpecAugment | None = None) -> torch.Tensor:
     return ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
 
 
-def decode_loader(model, loader, tokenizer: PhoneTokenizer, device) -> tuple[dict[str, list[str]], float]:
-    """Greedy-decode every batch; return ({utt_id: phones}, mean CTC loss per utterance)."""
-    hyps, loss_sum, n = {}, 0.0, 0
+def forward_batches(model, loader, device):
+    """Run `model` in eval mode, without gradients, over every batch of `loader`:
+    yields (batch on device, log_probs (N, T', C), out_lens (N,))."""
     model.eval()
     with torch.no_grad():
         for batch in loader:
             batch = batch.to(device)
             log_probs, out_lens = model(batch.feats, batch.feat_lens)
-            loss = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens, reduction="none")
-            loss = loss / batch.target_lens.clamp_min(1)
-            loss_sum += float(loss[torch.isfinite(loss)].sum())
-            n += len(batch)
-            for utt_id, ids in zip(batch.utt_ids, greedy_decode(log_probs, out_lens)):
-                hyps[utt_id] = tokenizer.decode(ids)
+            yield batch, log_probs, out_lens
+
+
+def decode_loader(model, loader, tokenizer: PhoneTokenizer, device) -> tuple[dict[str, list[str]], float]:
+    """Greedy-decode every batch; return ({utt_id: phones}, mean CTC loss per utterance)."""
+    hyps, loss_sum, n = {}, 0.0, 0
+    for batch, log_probs, out_lens in forward_batches(model, loader, device):
+        loss = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens, reduction="none")
+        loss = loss / batch.target_lens.clamp_min(1)
+        loss_sum += float(loss[torch.isfinite(loss)].sum())
+        n += len(batch)
+        for utt_id, ids in zip(batch.utt_ids, greedy_decode(log_probs, out_lens)):
+            hyps[utt_id] = tokenizer.decode(ids)
     return hyps, loss_sum / max(n, 1)
 
 
