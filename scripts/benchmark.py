@@ -60,7 +60,7 @@ from phonerec.manifest import ManifestError, read_manifest, write_manifest
 from phonerec.models import build_model, count_parameters
 from phonerec.phones import PhoneTokenizer
 from phonerec.timit import CorpusError, prepare, read_speaker_list
-from phonerec.trainer import Trainer, TrainerConfig, move_to
+from phonerec.trainer import Trainer, TrainerConfig, adamw, move_to
 
 log = logging.getLogger("benchmark")
 
@@ -201,7 +201,7 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
     torch.manual_seed(t.seed)  # experiment.train reseeds with seed + rank here (one process: rank 0)
     dropped = drop_unalignable(train_set, model.subsampling, "train")
     loader = make_loader(train_set, cfg.data.max_frames, shuffle=True, seed=t.seed, num_workers=cfg.data.num_workers)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    optimizer = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     augment = SpecAugment(t.specaugment)
     total_steps = t.epochs * len(loader)
     trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment),
@@ -210,8 +210,10 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
                       ckpt_dir=Path(tempfile.gettempdir()), device=device)
     use_amp = trainer.use_amp
 
-    def step(batch) -> None:  # exactly the trainer's optimizer step
-        trainer.train_step(move_to(batch, device), total_steps)
+    skipped = torch.zeros((), dtype=torch.long, device=device)
+
+    def step(batch) -> None:  # exactly the trainer's optimizer step, skip count kept on the device
+        skipped.add_(trainer.train_step(move_to(batch, device), total_steps)[1])
 
     def stream():  # batches across epochs, each epoch reshuffled as in training
         epoch = 0
@@ -260,7 +262,7 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
         "parameters": count_parameters(model), "subsampling": model.subsampling,
         "max_frames": cfg.data.max_frames, "num_workers": cfg.data.num_workers,
         "train_utterances": len(train_set), "dropped_unalignable": len(dropped),
-        "warmup_steps": a.warmup, "steps": n_steps, "skipped_steps": trainer.state.skipped_steps, "full_epoch": bool(a.epoch),
+        "warmup_steps": a.warmup, "steps": n_steps, "skipped_steps": int(skipped), "full_epoch": bool(a.epoch),
         "frames": frames, "padded_frames": padded, "utterances": utts, "seconds": _round(seconds, 6),
         "frames_per_s": _round(fps, 2), "audio_seconds_per_s": _round(fps * hop_s, 3),
         "utterances_per_s": _round(utts / seconds, 3), "seconds_per_step": _round(seconds / max(n_steps, 1), 4),

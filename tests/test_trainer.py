@@ -10,7 +10,7 @@ from phonerec.data import collate
 from phonerec.experiment import ctc_step
 from phonerec.models import build_model
 from phonerec.schedule import lr_factor
-from phonerec.trainer import Trainer, TrainerConfig, TrainingError
+from phonerec.trainer import Trainer, TrainerConfig, TrainingError, adamw
 
 
 def _toy_batches(n_utts=4, seed=0):
@@ -90,26 +90,50 @@ def test_resume_gives_same_weights_as_straight_run(tmp_path):
     assert sorted(p.name for p in (tmp_path / "b").glob("epoch-*.pt"))  # per-epoch checkpoints kept
 
 
-def test_nonfinite_losses_skip_then_stop(tmp_path):
-    model = torch.nn.Linear(2, 1)
-    calls = {"n": 0}
+@pytest.mark.parametrize("optim", ["fused_adamw", "sgd"])
+def test_nonfinite_steps_are_skipped_exactly(tmp_path, optim):
+    """Every other loss is NaN: the weights end equal to a run that only saw the good steps
+    (fused AdamW skips on the device, SGD on the host), then a NaN streak stops the run."""
+    def make(loss_fn):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+        opt = adamw(model.parameters(), lr=0.1) if optim == "fused_adamw" else torch.optim.SGD(model.parameters(), lr=0.1)
+        cfg = TrainerConfig(epochs=1, lr=0.1, grad_clip=1.0, monitor="train_loss", max_bad_steps=3)
+        return Trainer(model, opt, loss_fn, cfg, ckpt_dir=tmp_path / f"run{len(list(tmp_path.iterdir()))}")
 
-    def loss_fn(m, batch):
-        calls["n"] += 1
-        out = m(batch[0]).sum()
-        return out * float("nan") if calls["n"] % 2 else out  # every other step is NaN
+    xs = [torch.randn(1, 2, generator=torch.Generator().manual_seed(i)) for i in range(6)]
+    nan_every_other = make(lambda m, b: m(b[0]).sum() * (float("nan") if int(b[1]) % 2 else 1.0))
+    nan_every_other.fit([(x, torch.tensor(i)) for i, x in enumerate(xs)])
+    good_only = make(lambda m, b: m(b[0]).sum())
+    good_only.fit([(x, torch.tensor(i)) for i, x in enumerate(xs) if i % 2 == 0])
+    assert nan_every_other.state.skipped_steps == 3 and good_only.state.skipped_steps == 0
+    for a, b in zip(nan_every_other.model.parameters(), good_only.model.parameters()):
+        assert torch.equal(a, b)
+    assert nan_every_other.state.history[0]["train_loss"] == pytest.approx(good_only.state.history[0]["train_loss"])
 
-    cfg = TrainerConfig(epochs=1, lr=0.1, monitor="train_loss", max_bad_steps=3)
-    batches = [(torch.ones(1, 2),)] * 6
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn, cfg, ckpt_dir=tmp_path)
-    trainer.fit(batches)
-    assert trainer.state.skipped_steps == 3 and trainer.state.step == 3
-    assert all(torch.isfinite(p).all() for p in model.parameters())
-
-    always_nan = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1),
-                         lambda m, b: m(b[0]).sum() * float("nan"), cfg, ckpt_dir=tmp_path / "x")
+    always_nan = make(lambda m, b: m(b[0]).sum() * float("nan"))
     with pytest.raises(TrainingError, match="3 non-finite losses in a row"):
-        always_nan.fit(batches)
+        always_nan.fit([(x, torch.tensor(i)) for i, x in enumerate(xs)])
+
+
+def test_train_step_with_fused_adamw_never_reads_the_device(tmp_path, monkeypatch):
+    """The step must not sync host and device: any read of a tensor value fails here."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    cfg = TrainerConfig(epochs=1, lr=1e-2, grad_clip=1.0, schedule="cosine", warmup_steps=2)
+    trainer = Trainer(model, adamw(model.parameters(), lr=1e-2),
+                      lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]), cfg, ckpt_dir=tmp_path)
+    before = [p.detach().clone() for p in model.parameters()]
+
+    def host_read(*args, **kwargs):
+        raise AssertionError("host-device sync inside train_step")
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        monkeypatch.setattr(torch.Tensor, name, host_read)
+    for _ in range(3):
+        loss, skipped = trainer.train_step((torch.randn(5, 4), torch.randint(0, 3, (5,))), total_steps=10)
+    monkeypatch.undo()
+    assert not skipped.item() and math.isfinite(loss.item())
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_schedule_values_at_known_steps():

@@ -25,7 +25,7 @@ from .manifest import read_manifest
 from .models import build_model, count_parameters
 from .phones import PhoneTokenizer
 from .scoring import score
-from .trainer import Trainer, TrainerConfig
+from .trainer import Trainer, TrainerConfig, adamw
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, dev
 
     t = cfg.train
     model = distributed.wrap(core, dist_info)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    optimizer = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     trainer_cfg = TrainerConfig(
         epochs=t.epochs, lr=t.lr, schedule=t.schedule, warmup_steps=t.warmup_steps, grad_clip=t.grad_clip,
         amp=t.amp, monitor="dev_per", mode="min", plateau_factor=t.plateau_factor,

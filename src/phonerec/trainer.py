@@ -58,6 +58,12 @@ class TrainerState:
     history: list = field(default_factory=list)
 
 
+def adamw(params, lr: float, weight_decay: float = 1e-2) -> torch.optim.AdamW:
+    """AdamW with the fused kernel (CPU and CUDA): it applies or skips the update on the
+    device from `found_inf`, which keeps `Trainer.train_step` free of host syncs."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+
+
 def move_to(batch, device):
     """Move a Batch (anything with .to) or a tuple/list of tensors to `device`."""
     if hasattr(batch, "to"):
@@ -140,45 +146,65 @@ class Trainer:
             group["lr"] = lr
         return lr
 
-    def train_step(self, batch, total_steps: int) -> torch.Tensor | None:
-        """One optimizer step on `batch` (already on the device); None when the loss was
-        non-finite and the step skipped. The benchmark times exactly this."""
+    def train_step(self, batch, total_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on `batch` (already on the device). Returns (loss, skipped) as
+        device tensors: `skipped` is True when the loss or the gradient norm was not finite
+        and the update was not applied. The benchmark times exactly this.
+
+        With a fused optimizer (see `adamw`) the skip happens on the device, so the step
+        has no host-device sync; other optimizers read the flag on the host."""
         self._set_lr(total_steps)
+        self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             loss = self.loss_fn(self.model, batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        # one host-device sync per step: the price of never applying a NaN/inf update
-        if not torch.isfinite(loss):
-            self.state.skipped_steps += 1
-            return None
         loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
         if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
-        self.state.step += 1
-        return loss.detach()
+            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        skipped = ~(torch.isfinite(loss.detach()) & torch.isfinite(norm))
+        if getattr(self.optimizer, "_step_supports_amp_scaling", False):  # fused: skips where found_inf
+            self.optimizer.found_inf = skipped.to(torch.float32)
+            self.optimizer.step()
+        elif not skipped.item():
+            self.optimizer.step()
+        self.state.step += 1  # steps taken or skipped: the schedule moves on either way
+        return loss.detach(), skipped
 
     def _train_epoch(self, loader, total_steps: int) -> float:
+        """Train one epoch; return the mean loss of the applied steps. Non-finite steps are
+        counted on the device and checked every `max_bad_steps` steps (one sync each)."""
         self.model.train()
-        loss_sum = torch.zeros((), device=self.device)
-        n_ok, consecutive_bad, t0 = 0, 0, time.time()
+        zero = torch.zeros((), device=self.device)
+        loss_sum, n_bad, run, worst_run = zero.clone(), zero.clone(), zero.clone(), zero.clone()
+        n_steps, t0 = 0, time.time()
         for i, batch in enumerate(loader):
-            loss = self.train_step(move_to(batch, self.device), total_steps)
-            if loss is None:
-                consecutive_bad += 1
-                log.warning("non-finite loss at epoch %d step %d: step skipped (%d in a row)",
-                            self.state.epoch + 1, i, consecutive_bad)
-                if consecutive_bad >= self.cfg.max_bad_steps:
-                    raise TrainingError(f"{consecutive_bad} non-finite losses in a row: stopping "
-                                        "(lower the learning rate or check the data)")
-                continue
-            consecutive_bad = 0
-            loss_sum += loss
-            n_ok += 1
-            if self.cfg.log_every and (i + 1) % self.cfg.log_every == 0:
-                log.info("epoch %d step %d: loss %.3f lr %.2e (%.1f steps/s)", self.state.epoch + 1, i + 1,
-                         loss.item(), self.optimizer.param_groups[0]["lr"], (i + 1) / (time.time() - t0))
-        return loss_sum.item() / max(n_ok, 1)
+            loss, skipped = self.train_step(move_to(batch, self.device), total_steps)
+            bad = skipped.to(zero.dtype)
+            loss_sum += torch.where(skipped, zero, loss.float())
+            n_bad += bad
+            run = (run + bad) * bad  # current streak of skipped steps
+            worst_run = torch.maximum(worst_run, run)
+            n_steps += 1
+            if n_steps % max(self.cfg.max_bad_steps, 1) == 0:
+                self._check_bad_streak(worst_run)
+            if self.cfg.log_every and n_steps % self.cfg.log_every == 0:
+                log.info("epoch %d step %d: loss %.3f lr %.2e (%.1f steps/s)", self.state.epoch + 1, n_steps,
+                         loss.item(), self.optimizer.param_groups[0]["lr"], n_steps / (time.time() - t0))
+        n_bad_total = int(n_bad.item())
+        if n_bad_total:
+            self.state.skipped_steps += n_bad_total
+            log.warning("epoch %d: %d of %d steps had a non-finite loss or gradient and were skipped",
+                        self.state.epoch + 1, n_bad_total, n_steps)
+        self._check_bad_streak(worst_run)
+        return loss_sum.item() / max(n_steps - n_bad_total, 1)
+
+    def _check_bad_streak(self, worst_run: torch.Tensor) -> None:
+        streak = int(worst_run.item())
+        if self.cfg.max_bad_steps and streak >= self.cfg.max_bad_steps:
+            raise TrainingError(f"{streak} non-finite losses in a row: stopping "
+                                "(lower the learning rate or check the data)")
 
     def _improved(self, value: float) -> bool:
         best = self.state.best

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from .. import checkpoint
-from ..trainer import Trainer, TrainerConfig
+from ..trainer import Trainer, TrainerConfig, adamw
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def fit_and_test(splits: ImageSplits, cfg: SmokeConfig, out_dir, *, seed: int = 
              sum(p.numel() for p in model.parameters()) / 1e3, device)
 
     loader = DataLoader(TensorDataset(train_x, train_y), batch_sampler=EpochShuffle(len(train_y), cfg.batch_size, seed))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = adamw(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     tcfg = TrainerConfig(epochs=cfg.epochs, lr=cfg.lr, schedule=cfg.schedule, warmup_steps=cfg.warmup_steps,
                          monitor="accuracy", mode="max", plateau_factor=cfg.plateau_factor,
                          plateau_patience=cfg.plateau_patience, keep_checkpoints=cfg.keep_checkpoints)
