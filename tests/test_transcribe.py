@@ -12,7 +12,7 @@ from phonerec.config import DecodeConfig, ExperimentConfig, ModelConfig, to_dict
 from phonerec.models import build_model
 from phonerec.phones import PHONES_61, PhoneTokenizer
 from phonerec.textgrid import format_phn, format_textgrid, parse_textgrid, read_textgrid
-from phonerec.timit import read_phn
+from phonerec.timit import CorpusError, read_phn
 from phonerec.transcribe import (Transcriber, Transcript, TranscribeError, expand_inputs, format_transcript,
                                  frame_segments, output_path)
 
@@ -122,13 +122,14 @@ def test_phn_round_trip_through_timit_reader(tmp_path):
         assert bs == round(s * 16000) and be == round(e * 16000)
 
 
-def test_phn_in_the_48_set_is_well_formed():
-    # cl/vcl/sil are not TIMIT-61 symbols, so read_phn refuses them; check the format by hand
+def test_phn_in_the_48_set_reads_back_with_its_phone_set(tmp_path):
     t = _transcript(["sil", "cl", "k", "ae", "vcl", "t", "sil"])
-    rows = [line.split() for line in format_transcript(t, "phn").splitlines()]
-    ends = [int(r[1]) for r in rows]
-    assert [r[2] for r in rows] == t.phones and all(int(r[0]) < int(r[1]) for r in rows)
-    assert all(int(a[1]) <= int(b[0]) for a, b in zip(rows, rows[1:])) and ends[-1] <= t.duration * 16000
+    path = tmp_path / "x.phn"
+    path.write_text(format_transcript(t, "phn"))
+    with pytest.raises(CorpusError, match="unknown phone 'sil' \\(not in the 61-phone set\\)"):
+        read_phn(path)  # cl/vcl/sil are not TIMIT-61 symbols
+    back = read_phn(path, num_samples=int(round(t.duration * 16000)), phone_set=48)
+    assert [p for _, _, p in back] == t.phones
 
 
 def test_textgrid_round_trip(tmp_path):

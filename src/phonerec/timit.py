@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .audio import SAMPLE_RATE, AudioError, audio_info
-from .phones import PHONES_61
+from .phones import PHONE_SETS
 
 log = logging.getLogger(__name__)
 
 _DIALECT = re.compile(r"^dr[1-8]$", re.IGNORECASE)
 _SPEAKER = re.compile(r"^[fm][a-z]{3}[0-9]$", re.IGNORECASE)
-_KNOWN = set(PHONES_61)
 
 
 class CorpusError(ValueError):
@@ -125,14 +124,17 @@ def _scan_speaker(spk_dir: Path, split: str, dialect: str, result: ScanResult) -
         )
 
 
-def read_phn(path, num_samples: int | None = None) -> list[tuple[int, int, str]]:
+def read_phn(path, num_samples: int | None = None, phone_set: int = 61) -> list[tuple[int, int, str]]:
     """Read a TIMIT .PHN file as (start, end, phone) in samples, checking it is usable.
 
+    `phone_set` is the inventory the labels must come from: 61 for the corpus, 48 or 39
+    for the `.phn` files `transcribe.py` writes with a model trained on a folded set.
     Raises CorpusError naming the file and line for: an empty file, a malformed line,
     an unknown phone, start >= end, segments out of order or overlapping, or an end
     past the last audio sample.
     """
     path = Path(path)
+    known = set(PHONE_SETS[phone_set])
     segments: list[tuple[int, int, str]] = []
     for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if not line.strip():
@@ -142,8 +144,8 @@ def read_phn(path, num_samples: int | None = None) -> list[tuple[int, int, str]]
             start, end, phone = int(cols[0]), int(cols[1]), cols[2]
         except (IndexError, ValueError):
             raise CorpusError(f"{path}:{lineno}: expected 'start end phone', got {line!r}") from None
-        if phone not in _KNOWN:
-            raise CorpusError(f"{path}:{lineno}: unknown phone {phone!r}")
+        if phone not in known:
+            raise CorpusError(f"{path}:{lineno}: unknown phone {phone!r} (not in the {phone_set}-phone set)")
         if end <= start:
             raise CorpusError(f"{path}:{lineno}: end {end} is not after start {start}")
         if segments and start < segments[-1][0]:
