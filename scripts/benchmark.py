@@ -28,8 +28,8 @@ Figures:
              briefly trained one, not a converged one.
 
 Examples:
-  python scripts/benchmark.py --config recipes/timit/conf/crdnn.yaml --synthetic 58 --json bench.json
-  python scripts/benchmark.py --config recipes/timit/conf/crdnn_full.yaml --data recipes/timit/data --epoch
+  python scripts/benchmark.py --config recipes/timit/conf/crdnn_quick.yaml --synthetic 58 --json bench.json
+  python scripts/benchmark.py --config recipes/timit/conf/crdnn.yaml --data recipes/timit/data --epoch
 """
 from __future__ import annotations
 

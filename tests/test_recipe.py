@@ -1,6 +1,7 @@
 """End to end: run.sh on a tiny synthetic corpus; kill -9 during training and resume."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +84,25 @@ def test_finished_stages_are_skipped(recipe_run):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0
     assert out.stdout.count("skipped") == 3, out.stdout
+
+
+def test_decode_stage_reruns_when_the_method_changes(recipe_run, tmp_path):
+    work, _, cmd, env = recipe_run
+    exp = tmp_path / "exp"
+    shutil.copytree(work / "exp", exp)  # copy2 keeps mtimes: hyp.txt stays newer than model.pt
+    cmd = [c if c != str(work / "exp") else str(exp) for c in cmd] + ["--stage", "4", "--stop-stage", "4"]
+
+    def stage4(*extra):
+        out = subprocess.run(cmd + list(extra), cwd=RECIPE, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        return out.stdout, json.loads((exp / "decode_test" / "decode.json").read_text())
+
+    stdout, info = stage4()
+    assert "up to date, skipped" in stdout and info["method"] == "greedy"
+    stdout, info = stage4("--decode", "beam")
+    assert "stage 4: decode" in stdout and info["method"] == "beam" and info["tuned_on"] == "dev"
+    stdout, info = stage4("--decode", "beam")
+    assert "up to date, skipped" in stdout and info["method"] == "beam"
 
 
 def test_kill_during_training_then_resume_matches_straight_run(recipe_run, tiny_config, tmp_path):

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # phonerec TIMIT recipe: prepare -> features -> train -> decode -> score.
-#   ./run.sh                               # synthetic corpus (generated into data/), default config
-#   ./run.sh --timit /data/TIMIT --config conf/crdnn_full.yaml --exp crdnn_full
+#   ./run.sh                               # synthetic corpus (generated into data/), conf/crdnn_quick.yaml
+#   ./run.sh --timit /data/TIMIT           # a real TIMIT copy, conf/crdnn.yaml (the full model, for a GPU)
 #   ./run.sh --stage 3 --stop-stage 3 --resume true   # continue an interrupted training
-#   ./run.sh --stage 4 --decode beam --force true     # beam search + phone bigram LM, tuned on dev
+#   ./run.sh --stage 4 --decode beam                  # beam search + phone bigram LM, tuned on dev
 # Paths are relative to this folder. A stage whose output exists is skipped unless --force true.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=100
 timit=""                       # TIMIT root; empty: generate the synthetic corpus into $data/synthetic_timit
-config=conf/crdnn.yaml
+config=""                      # default: conf/crdnn.yaml with --timit, conf/crdnn_quick.yaml without
 exp=""                         # experiment name (default: the config's file name)
 data=data                      # manifests and features go here
 dev_spk=conf/dev_spk.list
@@ -36,6 +36,9 @@ while [ $# -gt 0 ]; do
   esac
   shift 2
 done
+if [ -z "$config" ]; then
+  if [ -n "$timit" ]; then config=conf/crdnn.yaml; else config=conf/crdnn_quick.yaml; fi
+fi
 [ -n "$exp" ] || exp=$(basename "$config" .yaml)
 case "$exp" in /*) expdir=$exp ;; *) expdir=exp/$exp ;; esac   # absolute: used as is
 scripts=../../scripts
@@ -86,7 +89,10 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  if done_or_forced "$expdir/decode_test/hyp.txt" || [ "$expdir/model.pt" -nt "$expdir/decode_test/hyp.txt" ]; then
+  # up to date: hyp.txt newer than the model, decoded with the --decode method asked for now
+  decoded_with() { grep -q "\"method\": \"$decode\"" "$expdir/decode_test/decode.json" 2>/dev/null; }
+  if done_or_forced "$expdir/decode_test/hyp.txt" || [ "$expdir/model.pt" -nt "$expdir/decode_test/hyp.txt" ] \
+     || ! decoded_with; then
     log "stage 4: decode $expdir/model.pt -> $expdir/decode_{dev,test}/hyp.txt"
     opts=(); [ "$decode" = beam ] && opts+=(--method beam --tune)
     $python $scripts/decode.py --exp "$expdir" --data "$data" --splits dev test "${opts[@]}"
