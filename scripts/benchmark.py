@@ -199,7 +199,7 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
     dev_set = load_split(data, "dev", cfg, tokenizer, cmvn)
     model = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer)).to(device)
     torch.manual_seed(t.seed)  # experiment.train reseeds with seed + rank here (one process: rank 0)
-    dropped = drop_unalignable(train_set, model.subsampling, "train")
+    dropped = drop_unalignable(train_set, model, "train")
     loader = make_loader(train_set, cfg.data.max_frames, shuffle=True, seed=t.seed, num_workers=cfg.data.num_workers)
     optimizer = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     augment = SpecAugment(t.specaugment)

@@ -40,17 +40,18 @@ def load_split(data_dir, split: str, cfg: ExperimentConfig, tokenizer: PhoneToke
     return PhoneDataset(cache, manifest, tokenizer, cfg.data.train_phones, cmvn)
 
 
-def drop_unalignable(dataset: PhoneDataset, subsampling: int, split: str) -> list[str]:
-    """Remove utterances with fewer output frames than CTC needs; return their ids (logged)."""
+def drop_unalignable(dataset: PhoneDataset, model, split: str) -> list[str]:
+    """Remove utterances with fewer model output frames than CTC needs; return their ids (logged)."""
     keep, bad = [], []
-    for utt_id, n, target in zip(dataset.utt_ids, dataset.lengths, dataset.targets):
-        ok = n // subsampling >= min_frames_needed(target.tolist())
+    out_lens = model.output_lengths(torch.tensor(dataset.lengths)).tolist()
+    for utt_id, n, target in zip(dataset.utt_ids, out_lens, dataset.targets):
+        ok = n >= min_frames_needed(target.tolist())
         keep.append(ok)
         if not ok:
             bad.append(utt_id)
     if bad:
         log.warning("%s: %d utterance(s) are too short for CTC after %dx subsampling and are excluded: %s",
-                    split, len(bad), subsampling, " ".join(bad[:20]) + (" ..." if len(bad) > 20 else ""))
+                    split, len(bad), model.subsampling, " ".join(bad[:20]) + (" ..." if len(bad) > 20 else ""))
         dataset.drop(keep)
     return bad
 
@@ -107,7 +108,7 @@ def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, dev
     dev_set = load_split(data_dir, "dev", cfg, tokenizer, cmvn)
     core = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer)).to(device)
     torch.manual_seed(cfg.train.seed + dist_info.rank)  # same initial weights, per-rank dropout/masks
-    drop_unalignable(train_set, core.subsampling, "train")
+    drop_unalignable(train_set, core, "train")
     dev_refs = references(dev_set, tokenizer)
     log.info("model %s: %.2f M parameters, time subsampling %dx, %d output classes (%d phones + blank), "
              "device %s, %d process(es)", cfg.model.name, count_parameters(core) / 1e6, core.subsampling,

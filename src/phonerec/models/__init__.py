@@ -1,5 +1,6 @@
 """Acoustic models by name. Each is `forward(feats (N,T,F), feat_lens (N,)) -> (log_probs (N,T',C), out_lens (N,))`
-and knows its own time subsampling (`model.subsampling`)."""
+knows its own time subsampling (`model.subsampling`) and its exact output lengths
+(`model.output_lengths(feat_lens)`, used to drop utterances too short for CTC before training)."""
 from __future__ import annotations
 
 import torch

@@ -37,10 +37,15 @@ class CNNModel(nn.Module):
         self.blocks = nn.Sequential(*[ResBlock(ch, k, cfg.dropout) for _ in range(cfg.cnn_blocks)])
         self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv1d(ch, n_classes, 1))
 
-    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
-        x, lens = feats.transpose(1, 2), feat_lens  # (N, F, T)
-        for layer, stride in zip(self.front, self.strides):
-            x = layer(x)
+    def output_lengths(self, feat_lens: torch.Tensor) -> torch.Tensor:
+        lens = feat_lens
+        for stride in self.strides:
             lens = conv_out_lens(lens, self.kernel, stride, self.kernel // 2)
+        return lens
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        x = feats.transpose(1, 2)  # (N, F, T)
+        for layer in self.front:
+            x = layer(x)
         x = self.out(self.blocks(x))  # (N, C, T')
-        return x.transpose(1, 2).float().log_softmax(-1), lens
+        return x.transpose(1, 2).float().log_softmax(-1), self.output_lengths(feat_lens)

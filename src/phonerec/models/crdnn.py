@@ -39,12 +39,17 @@ class CRDNN(nn.Module):
         self.dnn = nn.Sequential(nn.LayerNorm(cfg.proj_dim), nn.LeakyReLU(), nn.Dropout(cfg.dropout))
         self.out = nn.Linear(cfg.proj_dim, n_classes)
 
+    def output_lengths(self, feat_lens: torch.Tensor) -> torch.Tensor:
+        lens = feat_lens
+        for stride in self.strides:
+            lens = conv_out_lens(lens, self.kernel, stride, self.kernel // 2)
+        return lens
+
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
         x = feats.unsqueeze(1)  # (N, 1, T, F)
-        lens = feat_lens
-        for block, stride in zip(self.cnn, self.strides):
+        for block in self.cnn:
             x = block(x)  # (N, C, T', F')
-            lens = conv_out_lens(lens, self.kernel, stride, self.kernel // 2)
+        lens = self.output_lengths(feat_lens)
         n, c, t, f = x.shape
         x = self.proj_in(x.permute(0, 2, 1, 3).reshape(n, t, c * f))  # (N, T', H)
         h = self.rnn_proj(self.rnn(x, lens)) + self.skip(x)  # (N, T', P)

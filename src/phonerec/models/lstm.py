@@ -19,6 +19,10 @@ class BiLSTMModel(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.out = nn.Linear(self.rnn.out_dim, n_classes)
 
+    def output_lengths(self, feat_lens: torch.Tensor) -> torch.Tensor:
+        s = self.subsampling
+        return torch.div(feat_lens + s - 1, s, rounding_mode="floor")  # a partial last stack counts
+
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
         s = self.subsampling
         n, t, f = feats.shape
@@ -26,6 +30,6 @@ class BiLSTMModel(nn.Module):
             pad = (-t) % s
             feats = nn.functional.pad(feats, (0, 0, 0, pad))  # (N, T+pad, F)
             feats = feats.reshape(n, (t + pad) // s, f * s)  # (N, T/s, F*s)
-        lens = torch.div(feat_lens + s - 1, s, rounding_mode="floor")
+        lens = self.output_lengths(feat_lens)
         x = self.rnn(feats, lens)  # (N, T/s, 2H)
         return self.out(self.dropout(x)).float().log_softmax(-1), lens
