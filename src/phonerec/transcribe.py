@@ -91,7 +91,7 @@ class Transcriber:
         """(T', C) log posteriors of a mono waveform at the model's sample rate."""
         with torch.no_grad():
             feats = normalize(self.fbank(wave), self.cmvn)[None].to(self.device)
-            lp, lens = self.model(feats, torch.tensor([feats.shape[1]], device=self.device))
+            lp, lens = self.model(feats, torch.tensor([feats.shape[1]]))
         return lp[0, : int(lens[0])].float().cpu().numpy()
 
     def load(self, path) -> torch.Tensor:
