@@ -116,6 +116,56 @@ def test_nonfinite_steps_are_skipped_exactly(tmp_path, optim):
         always_nan.fit([(x, torch.tensor(i)) for i, x in enumerate(xs)])
 
 
+def test_all_steps_skipped_gives_nan_loss_and_max_bad_steps_0_never_stops(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    cfg = TrainerConfig(epochs=2, lr=0.1, monitor="train_loss", max_bad_steps=0)
+    trainer = Trainer(model, adamw(model.parameters(), lr=0.1), lambda m, b: m(b[0]).sum() * float("nan"), cfg,
+                      ckpt_dir=tmp_path)
+    history = trainer.fit([(torch.ones(1, 2),)] * 25)
+    assert [math.isnan(h["train_loss"]) for h in history] == [True, True]
+    assert trainer.state.skipped_steps == 50 and trainer.state.best is None
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_resume_from_a_non_fused_optimizer_checkpoint(tmp_path):
+    """Checkpoints written before the fused optimizer must resume with it (fused stays on)."""
+    torch.manual_seed(0)
+    cfg = TrainerConfig(epochs=2, lr=1e-2, monitor="train_loss")
+    batches = [(torch.randn(4, 2), torch.randn(4, 1)) for _ in range(3)]
+
+    def loss_fn(m, b):
+        return torch.nn.functional.mse_loss(m(b[0]), b[1])
+    old = torch.nn.Linear(2, 1)
+    Trainer(old, torch.optim.AdamW(old.parameters(), lr=1e-2), loss_fn,
+            TrainerConfig(epochs=1, lr=1e-2, monitor="train_loss"), ckpt_dir=tmp_path).fit(batches)
+    new = torch.nn.Linear(2, 1)
+    trainer = Trainer(new, adamw(new.parameters(), lr=1e-2), loss_fn, cfg, ckpt_dir=tmp_path)
+    history = trainer.fit(batches, resume=True)
+    assert [h["epoch"] for h in history] == [1, 2] and trainer.state.step == 6
+    assert all(g["fused"] for g in trainer.optimizer.param_groups)
+    assert all(math.isfinite(h["train_loss"]) for h in history)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_train_step_on_cuda_has_no_sync(tmp_path):
+    """CUDA's own sync detector: a synchronising call inside the step raises."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).cuda()
+    cfg = TrainerConfig(epochs=1, lr=1e-2, grad_clip=1.0, schedule="cosine", warmup_steps=2)
+    trainer = Trainer(model, adamw(model.parameters(), lr=1e-2),
+                      lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]), cfg, ckpt_dir=tmp_path,
+                      device="cuda")
+    batch = (torch.randn(5, 4, device="cuda"), torch.randint(0, 3, (5,), device="cuda"))
+    trainer.train_step(batch, total_steps=10)  # first step: optimizer state is created
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            trainer.train_step(batch, total_steps=10)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 def test_train_step_with_fused_adamw_never_reads_the_device(tmp_path, monkeypatch):
     """The step must not sync host and device: any read of a tensor value fails here."""
     torch.manual_seed(0)

@@ -72,7 +72,7 @@ class TrainConfig:
     seed: int = 0  # seeds weights, dropout, batch order
     average: int = 0  # average the best N checkpoints at the end (0 disables)
     keep_checkpoints: int = 5  # per-epoch checkpoints kept (for averaging)
-    max_bad_steps: int = 20  # consecutive non-finite losses before giving up
+    max_bad_steps: int = 20  # skipped (non-finite) steps in a row before giving up; 0: never give up
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
 
 

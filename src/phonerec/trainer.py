@@ -42,19 +42,19 @@ class TrainerConfig:
     plateau_patience: int = 1
     early_stop_patience: int = 0  # 0 disables
     keep_checkpoints: int = 5
-    max_bad_steps: int = 20  # consecutive non-finite losses tolerated
+    max_bad_steps: int = 20  # stop after this many skipped (non-finite) steps in a row; 0: never stop
     log_every: int = 0  # log a progress line every N steps (0: only per epoch)
 
 
 @dataclass
 class TrainerState:
     epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps taken
+    step: int = 0  # optimizer steps run, skipped ones included (the schedule's clock)
     lr_scale: float = 1.0  # plateau decay factor applied on top of the schedule
     best: float | None = None
     best_epoch: int = 0
     bad_epochs: int = 0  # epochs since the monitored metric last improved
-    skipped_steps: int = 0  # non-finite losses skipped in total
+    skipped_steps: int = 0  # steps skipped for a non-finite loss or gradient norm, in total
     history: list = field(default_factory=list)
 
 
@@ -127,6 +127,10 @@ class Trainer:
             return False
         snap = checkpoint.load(path, map_location=self.device)
         checkpoint.load_weights(self.core, snap["model"], path)
+        # how to step (fused, foreach...) belongs to this run, not to the checkpoint: a checkpoint
+        # of a non-fused optimizer must not turn off the fused kernel the step relies on
+        for saved, current in zip(snap["optimizer"]["param_groups"], self.optimizer.param_groups):
+            saved.update({k: current[k] for k in ("fused", "foreach", "capturable") if k in current})
         self.optimizer.load_state_dict(snap["optimizer"])
         self.state = TrainerState(**snap["trainer"])
         rng = snap["rng"]
@@ -164,7 +168,11 @@ class Trainer:
         else:
             norm = torch.nn.utils.get_total_norm([p.grad for p in params])
         skipped = ~(torch.isfinite(loss.detach()) & torch.isfinite(norm))
-        if getattr(self.optimizer, "_step_supports_amp_scaling", False):  # fused: skips where found_inf
+        if torch.distributed.is_initialized():  # all ranks skip together (an async op: no host sync)
+            flag = skipped.to(torch.int32)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            skipped = flag.bool()
+        if all(g.get("fused") for g in self.optimizer.param_groups):  # the kernel skips where found_inf
             self.optimizer.found_inf = skipped.to(torch.float32)
             self.optimizer.step()
         elif not skipped.item():
@@ -187,7 +195,7 @@ class Trainer:
             run = (run + bad) * bad  # current streak of skipped steps
             worst_run = torch.maximum(worst_run, run)
             n_steps += 1
-            if n_steps % max(self.cfg.max_bad_steps, 1) == 0:
+            if self.cfg.max_bad_steps and n_steps % self.cfg.max_bad_steps == 0:
                 self._check_bad_streak(worst_run)
             if self.cfg.log_every and n_steps % self.cfg.log_every == 0:
                 log.info("epoch %d step %d: loss %.3f lr %.2e (%.1f steps/s)", self.state.epoch + 1, n_steps,
@@ -197,12 +205,14 @@ class Trainer:
             self.state.skipped_steps += n_bad_total
             log.warning("epoch %d: %d of %d steps had a non-finite loss or gradient and were skipped",
                         self.state.epoch + 1, n_bad_total, n_steps)
-        self._check_bad_streak(worst_run)
-        return loss_sum.item() / max(n_steps - n_bad_total, 1)
+        if self.cfg.max_bad_steps:
+            self._check_bad_streak(worst_run)
+        n_applied = n_steps - n_bad_total
+        return loss_sum.item() / n_applied if n_applied else math.nan  # nan: no step applied, never "best"
 
     def _check_bad_streak(self, worst_run: torch.Tensor) -> None:
         streak = int(worst_run.item())
-        if self.cfg.max_bad_steps and streak >= self.cfg.max_bad_steps:
+        if streak >= self.cfg.max_bad_steps:
             raise TrainingError(f"{streak} non-finite losses in a row: stopping "
                                 "(lower the learning rate or check the data)")
 
