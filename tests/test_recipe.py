@@ -83,7 +83,27 @@ def test_finished_stages_are_skipped(recipe_run):
     out = subprocess.run(cmd + ["--stage", "1", "--stop-stage", "3"], cwd=RECIPE, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0
-    assert out.stdout.count("skipped") == 3, out.stdout
+    assert out.stdout.count("up to date, skipped") == 3, out.stdout
+
+
+def test_stages_rerun_when_their_inputs_change(recipe_run, tmp_path):
+    """Another corpus option makes prepare rerun, and features and training follow; then all is up to date."""
+    work, _, cmd, env = recipe_run
+    for d in ("data", "exp"):
+        shutil.copytree(work / d, tmp_path / d)
+    cmd = [c.replace(str(work), str(tmp_path)) for c in cmd] + ["--stop-stage", "3"]
+
+    def run(*extra):
+        out = subprocess.run(cmd + list(extra), cwd=RECIPE, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        return out.stdout
+
+    assert run().count("up to date, skipped") == 3
+    stdout = run("--test-set", "full")
+    assert "stage 1: prepare" in stdout and "stage 2: features" in stdout and "stage 3: train" in stdout, stdout
+    assert run("--test-set", "full").count("up to date, skipped") == 3
+    bad = subprocess.run(cmd + ["--decode", "beem"], cwd=RECIPE, env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "--decode must be greedy or beam" in bad.stderr
 
 
 def test_decode_stage_reruns_when_the_method_changes(recipe_run, tmp_path):

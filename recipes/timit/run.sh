@@ -4,7 +4,7 @@
 #   ./run.sh --timit /data/TIMIT           # a real TIMIT copy, conf/crdnn.yaml (the full model, for a GPU)
 #   ./run.sh --stage 3 --stop-stage 3 --resume true   # continue an interrupted training
 #   ./run.sh --stage 4 --decode beam                  # beam search + phone bigram LM, tuned on dev
-# Paths are relative to this folder. A stage whose output exists is skipped unless --force true.
+# Paths are relative to this folder. A stage whose output is up to date is skipped unless --force true.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -44,6 +44,10 @@ case "$exp" in /*) expdir=$exp ;; *) expdir=exp/$exp ;; esac   # absolute: used 
 scripts=../../scripts
 log() { echo "$(date +%H:%M:%S) [run.sh] $*"; }
 done_or_forced() { [ "$force" = true ] || [ ! -e "$1" ]; }   # true when the stage must run
+# A stage also reruns when what it was made from changed: its inputs are recorded in a stamp file.
+stamp_differs() { [ ! -e "$1" ] || [ "$(cat "$1")" != "$2" ]; }
+abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+case "$decode" in greedy|beam) ;; *) echo "run.sh: --decode must be greedy or beam, got '$decode'" >&2; exit 1 ;; esac
 
 if [ -z "$timit" ]; then
   timit=$data/synthetic_timit
@@ -58,33 +62,38 @@ if [ -z "$timit" ]; then
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  if done_or_forced "$data/manifests/test.json"; then
+  corpus="$(abspath "$timit") test_set=$test_set dev=$(abspath "$dev_spk") test=$(abspath "$test_spk") skip_bad=$skip_bad"
+  if done_or_forced "$data/manifests/test.json" || stamp_differs "$data/manifests/inputs.txt" "$corpus"; then
     log "stage 1: prepare $timit -> $data/manifests/{train,dev,test}.json"
     opts=(); [ "$skip_bad" = true ] && opts+=(--skip-bad)
     $python $scripts/prepare.py --timit "$timit" --out "$data/manifests" --dev-spk "$dev_spk" \
       --test-spk "$test_spk" --test-set "$test_set" "${opts[@]}"
+    echo "$corpus" > "$data/manifests/inputs.txt"
   else
-    log "stage 1: $data/manifests exists, skipped"
+    log "stage 1: $data/manifests is up to date, skipped"
   fi
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  if done_or_forced "$data/fbank/test.pt"; then
+  feats=$($python -c 'import sys; from phonerec.config import load_config; print(load_config(sys.argv[1], []).features)' "$config")
+  if done_or_forced "$data/fbank/test.pt" || [ "$data/manifests/test.json" -nt "$data/fbank/test.pt" ] \
+     || stamp_differs "$data/fbank/inputs.txt" "$feats"; then
     log "stage 2: features $data/manifests -> $data/fbank"
     $python $scripts/features.py --data "$data" --config "$config"
+    echo "$feats" > "$data/fbank/inputs.txt"
   else
-    log "stage 2: $data/fbank exists, skipped"
+    log "stage 2: $data/fbank is up to date, skipped"
   fi
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  if [ "$resume" = true ] || done_or_forced "$expdir/model.pt"; then
+  if [ "$resume" = true ] || done_or_forced "$expdir/model.pt" || [ "$data/fbank/train.pt" -nt "$expdir/model.pt" ]; then
     log "stage 3: train $config on $data/fbank -> $expdir"
     opts=(); [ "$resume" = true ] && opts+=(--resume)
     [ "$force" = true ] && [ "$resume" != true ] && rm -rf "$expdir/checkpoints"
     $python $scripts/train.py --config "$config" --data "$data" --exp "$expdir" "${opts[@]}"
   else
-    log "stage 3: $expdir/model.pt exists, skipped"
+    log "stage 3: $expdir/model.pt is up to date, skipped"
   fi
 fi
 
@@ -94,7 +103,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   if done_or_forced "$expdir/decode_test/hyp.txt" || [ "$expdir/model.pt" -nt "$expdir/decode_test/hyp.txt" ] \
      || ! decoded_with; then
     log "stage 4: decode $expdir/model.pt -> $expdir/decode_{dev,test}/hyp.txt"
-    opts=(); [ "$decode" = beam ] && opts+=(--method beam --tune)
+    opts=(--method "$decode"); [ "$decode" = beam ] && opts+=(--tune)
     $python $scripts/decode.py --exp "$expdir" --data "$data" --splits dev test "${opts[@]}"
   else
     log "stage 4: $expdir/decode_test/hyp.txt is up to date, skipped"
