@@ -119,7 +119,10 @@ def test_decode_stage_reruns_when_the_method_changes(recipe_run, tmp_path):
 
     stdout, info = stage4()
     assert "up to date, skipped" in stdout and info["method"] == "greedy"
-    stdout, info = stage4("--decode", "beam")
+    data = cmd[cmd.index("--data") + 1]
+    subprocess.run([sys.executable, str(REPO / "scripts" / "decode.py"), "--exp", str(exp), "--data", data,
+                    "--splits", "dev", "test", "--method", "beam"], check=True, capture_output=True)
+    stdout, info = stage4("--decode", "beam")  # an untuned beam decode is not what --decode beam asks for
     assert "stage 4: decode" in stdout and info["method"] == "beam" and info["tuned_on"] == "dev"
     stdout, info = stage4("--decode", "beam")
     assert "up to date, skipped" in stdout and info["method"] == "beam"

@@ -98,8 +98,11 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  # up to date: hyp.txt newer than the model, decoded with the --decode method asked for now
-  decoded_with() { grep -q "\"method\": \"$decode\"" "$expdir/decode_test/decode.json" 2>/dev/null; }
+  # up to date: hyp.txt newer than the model, decoded as --decode asks now (beam: tuned on dev)
+  decoded_with() {
+    local info=$expdir/decode_test/decode.json
+    grep -q "\"method\": \"$decode\"" "$info" 2>/dev/null && { [ "$decode" = greedy ] || grep -q '"tuned_on": "dev"' "$info"; }
+  }
   if done_or_forced "$expdir/decode_test/hyp.txt" || [ "$expdir/model.pt" -nt "$expdir/decode_test/hyp.txt" ] \
      || ! decoded_with; then
     log "stage 4: decode $expdir/model.pt -> $expdir/decode_{dev,test}/hyp.txt"
