@@ -38,10 +38,7 @@ class CNNModel(nn.Module):
         self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv1d(ch, n_classes, 1))
 
     def output_lengths(self, feat_lens: torch.Tensor) -> torch.Tensor:
-        lens = feat_lens
-        for stride in self.strides:
-            lens = conv_out_lens(lens, self.kernel, stride, self.kernel // 2)
-        return lens
+        return conv_out_lens(feat_lens, self.kernel, self.strides)
 
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
         x = feats.transpose(1, 2)  # (N, F, T)

@@ -6,9 +6,12 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
-def conv_out_lens(lens: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
-    """Valid output frames of a 1-D convolution for inputs of `lens` valid frames."""
-    return torch.div(lens + 2 * padding - kernel, stride, rounding_mode="floor") + 1
+def conv_out_lens(lens: torch.Tensor, kernel: int, strides: list[int]) -> torch.Tensor:
+    """Valid output frames of a stack of 'same'-padded convolutions (one per time stride)
+    for inputs of `lens` valid frames."""
+    for stride in strides:
+        lens = torch.div(lens + 2 * (kernel // 2) - kernel, stride, rounding_mode="floor") + 1
+    return lens
 
 
 class BiLSTM(nn.Module):

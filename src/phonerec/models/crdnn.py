@@ -40,10 +40,7 @@ class CRDNN(nn.Module):
         self.out = nn.Linear(cfg.proj_dim, n_classes)
 
     def output_lengths(self, feat_lens: torch.Tensor) -> torch.Tensor:
-        lens = feat_lens
-        for stride in self.strides:
-            lens = conv_out_lens(lens, self.kernel, stride, self.kernel // 2)
-        return lens
+        return conv_out_lens(feat_lens, self.kernel, self.strides)
 
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
         x = feats.unsqueeze(1)  # (N, 1, T, F)
