@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .schedule import lr_factor
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class Trainer:
                  cfg: TrainerConfig, *, ckpt_dir, device="cpu", evaluate: Callable | None = None,
                  extra: dict | None = None, is_main: bool = True):
         self.model, self.optimizer, self.loss_fn, self.cfg = model, optimizer, loss_fn, cfg
-        self.core = getattr(model, "module", model)  # the bare model inside a DDP wrapper
+        self.core = distributed.unwrap(model)  # the bare model inside a DDP wrapper
         self.is_main = is_main  # under DDP only rank 0 writes checkpoints
         self.ckpt_dir, self.device = Path(ckpt_dir), torch.device(device)
         self.evaluate, self.extra = evaluate, extra or {}
