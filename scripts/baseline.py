@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 from collections import Counter
 from pathlib import Path
 
+from phonerec.cli import run
 from phonerec.manifest import read_manifest
 from phonerec.phones import fold
 from phonerec.scoring import score
@@ -41,4 +41,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

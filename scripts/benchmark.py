@@ -49,6 +49,7 @@ from pathlib import Path
 import torch
 
 from phonerec.augment import SpecAugment
+from phonerec.cli import run
 from phonerec.config import ConfigError, ExperimentConfig, load_config
 from phonerec.ctc import greedy_decode
 from phonerec.data import PhoneDataset, make_loader
@@ -472,4 +473,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

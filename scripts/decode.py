@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from phonerec.checkpoint import CheckpointError
+from phonerec.cli import run
 from phonerec.config import ConfigError
 from phonerec.decoding import GRID_BONUSES, GRID_LM_WEIGHTS, decode_experiment
 from phonerec.features import FeatureError
@@ -53,4 +53,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

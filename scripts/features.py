@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from phonerec.cli import run
 from phonerec.config import ConfigError, load_config
 from phonerec.features import compute_cmvn, extract, save_cmvn
 from phonerec.logs import setup_logging
@@ -53,4 +54,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

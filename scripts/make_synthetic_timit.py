@@ -10,10 +10,10 @@ import argparse
 import logging
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
+from phonerec.cli import run
 from phonerec.logs import setup_logging
 from phonerec.synth import generate_corpus
 
@@ -66,4 +66,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Stage score: decode_<split>/hyp.txt + manifest references -> per.json, per_utt.txt, and the
-sclite-style summary.txt / summary.json (per speaker, per phone, confusions); all on 39 phones.
+sclite-style summary.txt / summary.json (per speaker, per phone, confusions); all on 39 phones,
+under the default convention (sil merged, SpeechBrain's), with Kaldi s5's optional-silence PER
+beside it in per.json and on the console (see phonerec.scoring).
 --report then writes exp/<name>/report.md with plots (training curves, confusions, examples)."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-import sys
 from pathlib import Path
 
+from phonerec.cli import run
 from phonerec.logs import setup_logging
 from phonerec.manifest import ManifestError, read_manifest
 from phonerec.scoring import analyze, read_hyp_file, score, write_score, write_summary
@@ -33,14 +36,15 @@ def main(argv=None) -> int:
             hyps = read_hyp_file(decode_dir / "hyp.txt")
             refs = {u: r["phn"].split() for u, r in manifest.items()}
             result, rows = score(refs, hyps)
+            optional_sil, _ = score(refs, hyps, "sil_optional")
             analysis = analyze(refs, hyps)
         except (ManifestError, FileNotFoundError, ValueError) as e:
             log.error("%s: %s", split, e)
             return 1
-        write_score(decode_dir, result, rows)
+        write_score(decode_dir, result, rows, [optional_sil], split_counts(Path(a.data), split))
         write_summary(decode_dir, analysis, f"{Path(a.exp).name} {split}")
-        print(f"{split} PER {result.per:.2f} %  (sub {result.sub}, del {result.dels}, ins {result.ins}, "
-              f"N {result.n_ref}, {result.n_utts} utterances)  -> {decode_dir / 'per.json'}, summary.txt")
+        print(f"{split} {result.line()}  | {optional_sil.convention}: PER {optional_sil.per:.2f} %  "
+              f"-> {decode_dir / 'per.json'}, summary.txt")
     if a.report:
         from phonerec.report import write_report
 
@@ -48,5 +52,13 @@ def main(argv=None) -> int:
     return 0
 
 
+def split_counts(data: Path, split: str) -> dict:
+    """The split's utterance counts recorded by prepare (manifests/counts.json), for per.json."""
+    path = data / "manifests" / "counts.json"
+    if not path.is_file():
+        return {}
+    return {"utterances": json.loads(path.read_text()).get(split, {})}
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

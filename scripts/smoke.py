@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import torch
 
 from phonerec.checkpoint import CheckpointError
+from phonerec.cli import run
 from phonerec.logs import setup_logging
 from phonerec.smoke import TASKS, SmokeDataError, run_smoke
 from phonerec.trainer import TrainingError
@@ -50,4 +50,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import torch
 
 from phonerec.checkpoint import CheckpointError
+from phonerec.cli import run
 from phonerec.config import ConfigError, load_config
 from phonerec.experiment import train
 from phonerec.features import FeatureError
@@ -46,4 +46,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -14,6 +14,7 @@ import logging
 import sys
 
 from phonerec.checkpoint import CheckpointError
+from phonerec.cli import run
 from phonerec.config import ConfigError
 from phonerec.fileio import write_text
 from phonerec.lm import LMError
@@ -68,4 +69,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
+
+from . import dsp
 
 SAMPLE_RATE = 16000
 
@@ -35,7 +36,7 @@ def load_audio(path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
         raise AudioError(f"{path}: contains no samples")
     wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))  # (T,) down-mix
     if sr != sample_rate:
-        wave = AF.resample(wave, sr, sample_rate)
+        wave = dsp.resample(wave, sr, sample_rate)
     return wave
 
 

@@ -1,4 +1,4 @@
-"""SpecAugment (Park et al. 2019) on padded feature batches, with torchaudio's masking.
+"""SpecAugment (Park et al. 2019) on padded feature batches, with torchaudio's masking (through dsp).
 
 Masks are drawn independently per utterance. Speed perturbation is not here: it is done
 once when features are cached (features.extract), so training stays fast.
@@ -6,18 +6,16 @@ once when features are cached (features.extract), so training stays fast.
 from __future__ import annotations
 
 import torch
-import torchaudio
 
+from . import dsp
 from .config import SpecAugmentConfig
 
 
 class SpecAugment(torch.nn.Module):
     def __init__(self, cfg: SpecAugmentConfig):
         super().__init__()
-        self.freq = [torchaudio.transforms.FrequencyMasking(cfg.freq_width, iid_masks=True)
-                     for _ in range(cfg.freq_masks)]
-        self.time = [torchaudio.transforms.TimeMasking(cfg.time_width, iid_masks=True)
-                     for _ in range(cfg.time_masks)]
+        self.freq = [dsp.frequency_masking(cfg.freq_width) for _ in range(cfg.freq_masks)]
+        self.time = [dsp.time_masking(cfg.time_width) for _ in range(cfg.time_masks)]
 
     @property
     def enabled(self) -> bool:

@@ -152,7 +152,7 @@ def align(log_probs, ids: list[int]) -> list[tuple[int, int]]:
     Viterbi forced alignment (torchaudio.functional.forced_align) of a (T, C) posterior;
     raises ValueError when T is too short for the sequence.
     """
-    import torchaudio.functional as AF
+    from .dsp import forced_align
 
     if not ids:
         return []
@@ -160,8 +160,7 @@ def align(log_probs, ids: list[int]) -> list[tuple[int, int]]:
                          dtype=torch.float32)
     if lp.shape[0] < min_frames_needed(ids):
         raise ValueError(f"{lp.shape[0]} frames cannot emit {len(ids)} tokens")
-    path, _ = AF.forced_align(lp[None], torch.tensor([ids], dtype=torch.int32), blank=0)
-    path = path[0].tolist()
+    path = forced_align(lp[None], torch.tensor([ids], dtype=torch.int32), blank=0).tolist()
     spans = []
     for t, label in enumerate(path):
         if label == 0:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchaudio
 
+from . import dsp
 from .audio import load_audio
 from .config import FeatureConfig
 from .fileio import torch_save, write_json
@@ -33,14 +33,8 @@ class Fbank(torch.nn.Module):
     def __init__(self, cfg: FeatureConfig):
         super().__init__()
         self.hop = int(round(cfg.sample_rate * cfg.hop_ms / 1000))
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=cfg.sample_rate,
-            n_fft=cfg.n_fft,
-            win_length=int(round(cfg.sample_rate * cfg.win_ms / 1000)),
-            hop_length=self.hop,
-            n_mels=cfg.n_mels,
-            power=2.0,
-        )
+        self.mel = dsp.mel_spectrogram(cfg.sample_rate, cfg.n_fft, int(round(cfg.sample_rate * cfg.win_ms / 1000)),
+                                       self.hop, cfg.n_mels)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         spec = self.mel(wave)  # (..., n_mels, frames)
@@ -92,7 +86,7 @@ def extract(manifest: dict, cfg: FeatureConfig, speeds=(1.0,), progress=None) ->
     for utt_id, row in progress(items) if progress else items:
         wave = load_audio(row["wav"], cfg.sample_rate)
         for s in speeds:
-            w = wave if s == 1.0 else torchaudio.functional.resample(wave, int(cfg.sample_rate * s), cfg.sample_rate)
+            w = wave if s == 1.0 else dsp.resample(wave, int(cfg.sample_rate * s), cfg.sample_rate)
             with torch.no_grad():
                 f = fbank(w)  # (frames, n_mels)
             utt_ids.append(utt_id if s == 1.0 else f"{utt_id}-sp{s:g}")

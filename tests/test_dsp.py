@@ -1,0 +1,58 @@
+"""torchaudio behind one module: the tested pair is the one installed, a broken one is one line."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from phonerec import dsp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Makes `import torchaudio` fail as a mismatched build does (OSError from its compiled library).
+BROKEN_TORCHAUDIO = """
+import sys
+class Broken:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torchaudio":
+            raise OSError("Could not load this library: libtorchaudio.so: undefined symbol: "
+                          "torch_exception_get_what_without_backtrace\\nsecond line of the loader's message")
+sys.meta_path.insert(0, Broken())
+sys.argv = ["features.py"] + sys.argv[1:]
+sys.path.insert(0, {scripts!r})
+import features
+from phonerec.cli import run
+run(features.main, sys.argv[1:])
+"""
+
+
+def test_pins_lock_and_module_name_the_same_pair():
+    deps = re.findall(r'^\s*"([^"]+)",?$', (ROOT / "pyproject.toml").read_text(), re.M)
+    lock = (ROOT / "requirements.lock").read_text()
+    for name, version in dsp.TESTED.items():
+        assert f"{name}=={version}" in deps, f"pyproject.toml must pin {name}=={version} exactly"
+        assert re.search(rf"^{name}=={re.escape(version)}\b", lock, re.M), f"requirements.lock lacks {name}=={version}"
+    assert torch.__version__.split("+")[0] == dsp.TESTED["torch"]
+
+
+def test_no_torchaudio_import_outside_dsp():
+    offenders = [str(p.relative_to(ROOT)) for p in [*(ROOT / "src").rglob("*.py"), *(ROOT / "scripts").glob("*.py")]
+                 if p.name != "dsp.py" and re.search(r"^\s*(import|from)\s+torchaudio", p.read_text(), re.M)]
+    assert offenders == []
+
+
+def test_broken_torchaudio_is_one_line_naming_versions_and_fix(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("features:\n  n_mels: 40\n")
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "train.json").write_text("{}")
+    code = BROKEN_TORCHAUDIO.format(scripts=str(ROOT / "scripts"))
+    r = subprocess.run([sys.executable, "-c", code, "--data", str(tmp_path), "--config", str(cfg), "--splits", "train"],
+                       capture_output=True, text=True, timeout=120)
+    errors = [ln for ln in r.stderr.splitlines() if "torchaudio" in ln]
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(errors) == 1, r.stderr
+    line = errors[0]
+    assert f"with torch {torch.__version__}" in line and "undefined symbol" in line
+    assert "pip install torch==2.11.0 torchaudio==2.11.0" in line and "second line" not in line
