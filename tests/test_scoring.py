@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from phonerec.scoring import read_hyp_file, score, write_hyp_file, write_score
+from phonerec.scoring import CONVENTIONS, read_hyp_file, score, write_hyp_file, write_score
 
 
 def test_hand_computed_per(tmp_path):
@@ -16,8 +16,10 @@ def test_hand_computed_per(tmp_path):
     assert rows[0] == ("u1", pytest.approx(40.0), 1, 1, 0, 5)
     write_score(tmp_path, result, rows)
     saved = json.loads((tmp_path / "per.json").read_text())
-    assert saved == {"per": 42.86, "sub": 1, "del": 1, "ins": 1, "n_ref": 7, "n_utts": 2}
-    assert (tmp_path / "per_utt.txt").read_text().splitlines()[1].startswith("u1 40.00 1 1 0 5")
+    assert saved == {"per": 42.86, "sub": 1, "del": 1, "ins": 1, "n_ref": 7, "n_utts": 2, "convention": "sil_merged",
+                     "convention_text": CONVENTIONS["sil_merged"]}
+    assert "SpeechBrain" in saved["convention_text"]
+    assert (tmp_path / "per_utt.txt").read_text().splitlines()[2].startswith("u1 40.00 1 1 0 5")
 
 
 def test_empty_hypothesis_counts_deletions():

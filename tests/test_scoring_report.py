@@ -44,7 +44,7 @@ def test_summary_counts_equal_the_corpus_score():
     refs, hyps = _random_set(2)
     result, rows = score(refs, hyps)
     a = analyze(refs, hyps).as_dict()
-    assert {k: a[k] for k in ("per", "sub", "del", "ins", "n_ref", "n_utts")} == result.as_dict()
+    assert {k: a[k] for k in ("per", "sub", "del", "ins", "n_ref", "n_utts", "convention")} == result.as_dict()
     assert a["corr"] + a["sub"] + a["del"] == a["n_ref"]
     spk = a["speakers"]
     assert set(spk) == {speaker_of(u) for u in refs}
@@ -87,11 +87,16 @@ def test_score_script_keeps_per_json_and_adds_summaries(tmp_path, capsys):
     d = tmp_path / "exp" / "decode_dev"
     per = json.loads((d / "per.json").read_text())
     result, rows = score(refs, hyps)
-    assert per == result.as_dict() and list(per) == ["per", "sub", "del", "ins", "n_ref", "n_utts"]
+    optional, _ = score(refs, hyps, "sil_optional")
+    assert list(per)[:7] == ["per", "sub", "del", "ins", "n_ref", "n_utts", "convention"]
+    assert {k: per[k] for k in result.as_dict()} == result.as_dict()
+    assert per["convention"] == "sil_merged" and per["sil_optional"]["per"] == optional.per
+    assert per["sil_optional"]["n_ref"] < per["n_ref"]  # deleted reference sil are not counted under it
     write_score(tmp_path / "ref", result, rows)
     assert (d / "per_utt.txt").read_text() == (tmp_path / "ref" / "per_utt.txt").read_text()
     summary = json.loads((d / "summary.json").read_text())
-    assert {k: summary[k] for k in per} == per
+    assert {k: summary[k] for k in result.as_dict()} == result.as_dict()
     text = (d / "summary.txt").read_text()
-    assert f"PER {per['per']:.2f} %" in text and f"N={per['n_ref']}" in text
-    assert "dev PER" in capsys.readouterr().out
+    assert f"PER {per['per']:.2f} % [sil_merged]" in text and f"N={per['n_ref']}" in text
+    out = capsys.readouterr().out
+    assert f"dev PER {per['per']:.2f} % [sil_merged]" in out and f"sil_optional: PER {optional.per:.2f} %" in out

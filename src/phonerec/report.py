@@ -71,11 +71,12 @@ def plot_utterance(wave, sample_rate: int, tiers: dict[str, list[tuple[float, fl
                    title: str = "", n_mels: int = 80) -> Path:
     """Log-mel spectrogram with one row of labelled segments per tier under it, on a shared time axis."""
     import torch
-    import torchaudio
+
+    from .dsp import mel_spectrogram
 
     wave = torch.as_tensor(wave, dtype=torch.float32)
     duration = len(wave) / sample_rate
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=512, win_length=400, hop_length=160, n_mels=n_mels)
+    mel = mel_spectrogram(sample_rate, n_fft=512, win_length=400, hop_length=160, n_mels=n_mels)
     spec = torch.log(mel(wave) + 1e-6).numpy()
     width = min(max(10.0, duration * 7), 30.0)
     fig, axes = plt.subplots(1 + len(tiers), 1, figsize=(width, 3 + 0.6 * len(tiers)), sharex=True,
@@ -172,19 +173,24 @@ def write_report(exp_dir, data_dir, splits=("dev", "test"), n_examples: int = 3,
     state = _model_info(exp_dir)
     if state:
         md += [f"Model: `{state}`", ""]
-    md += ["## Results (39 phones)", "", "| split | PER % | Corr % | Sub % | Del % | Ins % | N phones | utterances "
-           "| speakers | decoding |", "|---|---|---|---|---|---|---|---|---|---|"]
-    summaries = {}
+    md += ["## Results (39 phones)", "", "| split | PER % (sil merged) | PER % (sil optional) | Corr % | Sub % | Del % "
+           "| Ins % | N phones | utterances | speakers | decoding |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    summaries, conventions = {}, {}
     for split in splits:
         s = _read_json(exp_dir / f"decode_{split}" / "summary.json")
+        per = _read_json(exp_dir / f"decode_{split}" / "per.json") or {}
         d = _read_json(exp_dir / f"decode_{split}" / "decode.json") or {"method": "greedy"}
         if not s:
             log.warning("%s: no summary.json (score the split first); left out of the report", split)
             continue
         summaries[split] = s
-        md.append(f"| {split} | **{s['per']:.2f}** | {s['corr_pct']:.1f} | {s['sub_pct']:.1f} | {s['del_pct']:.1f} | "
+        conventions.update({s.get("convention", "sil_merged"): s.get("convention_text", "")})
+        optional = per.get("sil_optional")
+        if optional:
+            conventions[optional["convention"]] = optional["convention_text"]
+        md.append(f"| {split} | **{s['per']:.2f}** | {_f(optional and optional['per'], 2)} | {s['corr_pct']:.1f} | {s['sub_pct']:.1f} | {s['del_pct']:.1f} | "
                   f"{s['ins_pct']:.1f} | {s['n_ref']} | {s['n_utts']} | {len(s['speakers'])} | {_decoding(d)} |")
-    md.append("")
+    md += [""] + [f"- `{name}`: {text}" for name, text in conventions.items() if text] + [""]
     md += _tuning_table(exp_dir, splits)
     history = _read_json(exp_dir / "history.json")
     if history:

@@ -1,9 +1,15 @@
 """Phone error rate on the 39-phone folded set (jiwer alignment), summary and per-utterance files,
 and the sclite-style analysis behind it: per speaker, per phone, confusion pairs.
 
-PER = (S + D + I) / N, N the number of folded reference phones, silence scored as a
-label and consecutive `sil` merged (the published TIMIT convention). The corpus score and
-the analysis come from the same alignment, so their counts always agree.
+Two scoring conventions, from the same hypotheses (a PER without its convention is not a result):
+- `sil_merged` (the default, SpeechBrain's): PER = (S + D + I) / N over the 39-phone folded
+  reference, `q` deleted, silence scored as a label, consecutive `sil` merged into one.
+- `sil_optional` (Kaldi s5's sclite scoring, where the reference `sil` is optional): the same
+  folded sequences, aligned with sclite's weights (correct 0, insertion 3, deletion 3,
+  substitution 4) except that leaving a reference `sil` unmatched costs 0. Such a deleted
+  `sil` is neither an error nor counted in N; a reference `sil` matched by a hypothesis `sil`
+  is correct and counted in N; a hypothesis `sil` with no reference `sil` is an insertion.
+The corpus score and the analysis come from the same alignment, so their counts always agree.
 """
 from __future__ import annotations
 
@@ -18,6 +24,16 @@ from .fileio import write_json, write_text
 from .phones import PHONES_39, fold
 
 
+DEFAULT_CONVENTION = "sil_merged"
+CONVENTIONS = {
+    "sil_merged": "39 phones (Lee & Hon 1989), q deleted, sil scored as a phone, consecutive sil merged "
+                  "(SpeechBrain's TIMIT convention)",
+    "sil_optional": "39 phones, q deleted, consecutive sil merged, reference sil optional as in Kaldi s5's "
+                    "sclite scoring (a deleted sil is not an error and not in N; an inserted sil is an insertion)",
+}
+OPTIONAL = {"sil_merged": frozenset(), "sil_optional": frozenset({"sil"})}
+
+
 @dataclass
 class Score:
     per: float  # percent
@@ -26,11 +42,17 @@ class Score:
     ins: int
     n_ref: int
     n_utts: int
+    convention: str = DEFAULT_CONVENTION
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["del"] = d.pop("dels")
-        return {k: d[k] for k in ("per", "sub", "del", "ins", "n_ref", "n_utts")}
+        return {k: d[k] for k in ("per", "sub", "del", "ins", "n_ref", "n_utts", "convention")}
+
+    def line(self) -> str:
+        """One line for a console or a log: the PER, its convention, the counts."""
+        return (f"PER {self.per:.2f} % [{self.convention}]  (sub {self.sub}, del {self.dels}, ins {self.ins}, "
+                f"N {self.n_ref}, {self.n_utts} utterances)")
 
 
 def align(ref: list[str], hyp: list[str]) -> list[tuple[str | None, str | None]]:
@@ -50,31 +72,70 @@ def align(ref: list[str], hyp: list[str]) -> list[tuple[str | None, str | None]]
     return pairs
 
 
-def _counts(ref: list[str], hyp: list[str]) -> tuple[int, int, int]:
-    """(sub, del, ins) of the minimum edit alignment of two phone lists."""
-    pairs = align(ref, hyp)
-    return (sum(1 for r, h in pairs if r is not None and h is not None and r != h),
-            sum(1 for _, h in pairs if h is None), sum(1 for r, _ in pairs if r is None))
+def align_optional(ref: list[str], hyp: list[str], optional: frozenset) -> list[tuple[str | None, str | None]]:
+    """sclite-style alignment where reference tokens in `optional` may be deleted for free.
+
+    Weights as sclite's DP: correct 0, insertion 3, deletion 3 (0 for an optional token),
+    substitution 4; ties prefer the diagonal, then deletion. A freely deleted optional token is
+    left out of the returned pairs, so it counts neither as an error nor in N.
+    """
+    n, m = len(ref), len(hyp)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        cost[i][0] = cost[i - 1][0] + (0 if ref[i - 1] in optional else 3)
+    for j in range(1, m + 1):
+        cost[0][j] = 3 * j
+    for i in range(1, n + 1):
+        d = 0 if ref[i - 1] in optional else 3
+        for j in range(1, m + 1):
+            cost[i][j] = min(cost[i - 1][j - 1] + (0 if ref[i - 1] == hyp[j - 1] else 4),
+                             cost[i - 1][j] + d, cost[i][j - 1] + 3)
+    pairs: list[tuple[str | None, str | None]] = []
+    i, j = n, m
+    while i or j:
+        d = 0 if i and ref[i - 1] in optional else 3
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + (0 if ref[i - 1] == hyp[j - 1] else 4):
+            pairs.append((ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and cost[i][j] == cost[i - 1][j] + d:
+            if d:
+                pairs.append((ref[i - 1], None))
+            i -= 1
+        else:
+            pairs.append((None, hyp[j - 1]))
+            j -= 1
+    return pairs[::-1]
 
 
-def score(refs: dict[str, list[str]], hyps: dict[str, list[str]]) -> tuple[Score, list[tuple]]:
+def align_folded(ref: list[str], hyp: list[str], convention: str = DEFAULT_CONVENTION) -> list[tuple]:
+    """Fold both phone lists to 39 and align them under a scoring convention (see CONVENTIONS)."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown scoring convention {convention!r}; use one of {sorted(CONVENTIONS)}")
+    r, h = fold(ref, 39), fold(hyp, 39)
+    return align_optional(r, h, OPTIONAL[convention]) if OPTIONAL[convention] else align(r, h)
+
+
+def score(refs: dict[str, list[str]], hyps: dict[str, list[str]],
+          convention: str = DEFAULT_CONVENTION) -> tuple[Score, list[tuple]]:
     """Score hypotheses against references (both any TIMIT phone set; folded to 39 here).
 
     Returns the corpus Score and per-utterance rows (utt_id, per, sub, del, ins, n_ref).
     Every reference utterance must have a hypothesis (missing ones would flatter the PER).
     """
+    _check_complete(refs, hyps)
+    total = Counts()
+    rows = []
+    for utt_id in sorted(refs):
+        c = Counts().add(align_folded(refs[utt_id], hyps[utt_id], convention))
+        total.merge(c)
+        rows.append((utt_id, 100.0 * (c.sub + c.dels + c.ins) / max(c.n_ref, 1), c.sub, c.dels, c.ins, c.n_ref))
+    return Score(total.per, total.sub, total.dels, total.ins, total.n_ref, len(rows), convention), rows
+
+
+def _check_complete(refs: dict, hyps: dict) -> None:
     missing = sorted(set(refs) - set(hyps))
     if missing:
         raise ValueError(f"{len(missing)} utterance(s) have no hypothesis, e.g. {missing[:3]}")
-    totals = [0, 0, 0, 0]
-    rows = []
-    for utt_id in sorted(refs):
-        r, h = fold(refs[utt_id], 39), fold(hyps[utt_id], 39)
-        s, d, i = _counts(r, h)
-        totals = [totals[0] + s, totals[1] + d, totals[2] + i, totals[3] + len(r)]
-        rows.append((utt_id, 100.0 * (s + d + i) / max(len(r), 1), s, d, i, len(r)))
-    s, d, i, n = totals
-    return Score(round(100.0 * (s + d + i) / max(n, 1), 2), s, d, i, n, len(rows)), rows
 
 
 def read_hyp_file(path) -> dict[str, list[str]]:
@@ -91,11 +152,15 @@ def write_hyp_file(path, hyps: dict[str, list[str]]) -> None:
     write_text(path, "".join(f"{u} {' '.join(p)}\n" for u, p in sorted(hyps.items())))
 
 
-def write_score(decode_dir, result: Score, rows: list[tuple]) -> None:
-    """Write per.json and per_utt.txt into a decode directory."""
+def write_score(decode_dir, result: Score, rows: list[tuple], others: list[Score] = (), extra: dict | None = None) -> None:
+    """Write per.json (the default-convention score, then each other convention's under its name,
+    and `extra`, e.g. the split's utterance counts) and per_utt.txt into a decode directory."""
     decode_dir = Path(decode_dir)
-    write_json(decode_dir / "per.json", result.as_dict())
-    lines = ["# utt_id per sub del ins n_ref\n"] + [f"{u} {p:.2f} {s} {d} {i} {n}\n" for u, p, s, d, i, n in rows]
+    doc = {**result.as_dict(), "convention_text": CONVENTIONS[result.convention]}
+    for other in others:
+        doc[other.convention] = {**other.as_dict(), "convention_text": CONVENTIONS[other.convention]}
+    write_json(decode_dir / "per.json", {**doc, **(extra or {})})
+    lines = [f"# convention {result.convention}: {CONVENTIONS[result.convention]}\n# utt_id per sub del ins n_ref\n"] + [f"{u} {p:.2f} {s} {d} {i} {n}\n" for u, p, s, d, i, n in rows]
     write_text(decode_dir / "per_utt.txt", "".join(lines))
 
 
@@ -130,6 +195,11 @@ class Counts:
         self.n_err_utts += int(s + d + i > 0)
         return self
 
+    def merge(self, other: "Counts") -> "Counts":
+        for k in ("n_utts", "n_ref", "corr", "sub", "dels", "ins", "n_err_utts"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        return self
+
     @property
     def per(self) -> float:
         return _rate(self.sub + self.dels + self.ins, self.n_ref)
@@ -146,6 +216,7 @@ class Counts:
 class Analysis:
     """Everything sclite would print for one split, on the 39-phone set."""
 
+    convention: str = DEFAULT_CONVENTION
     total: Counts = field(default_factory=Counts)
     speakers: dict[str, Counts] = field(default_factory=dict)
     # (ref, hyp) -> count; ref None = insertion, hyp None = deletion, ref == hyp = correct
@@ -180,7 +251,7 @@ class Analysis:
         return m
 
     def as_dict(self, top: int = 50) -> dict:
-        return {**self.total.as_dict(),
+        return {**self.total.as_dict(), "convention": self.convention, "convention_text": CONVENTIONS[self.convention],
                 "speakers": {s: c.as_dict() for s, c in sorted(self.speakers.items())},
                 "phones": self.phone_stats(),
                 "confusions": [list(x) for x in self.confusions(top)],
@@ -191,14 +262,12 @@ class Analysis:
                 "confusion_matrix": {"phones": list(PHONES_39), "counts": self.confusion_matrix()}}
 
 
-def analyze(refs: dict[str, list[str]], hyps: dict[str, list[str]]) -> Analysis:
+def analyze(refs: dict[str, list[str]], hyps: dict[str, list[str]], convention: str = DEFAULT_CONVENTION) -> Analysis:
     """Align every utterance (folded to 39, as `score`) and collect sclite-style statistics."""
-    missing = sorted(set(refs) - set(hyps))
-    if missing:
-        raise ValueError(f"{len(missing)} utterance(s) have no hypothesis, e.g. {missing[:3]}")
-    result = Analysis()
+    _check_complete(refs, hyps)
+    result = Analysis(convention)
     for utt_id in sorted(refs):
-        pairs = align(fold(refs[utt_id], 39), fold(hyps[utt_id], 39))
+        pairs = align_folded(refs[utt_id], hyps[utt_id], convention)
         result.total.add(pairs)
         result.speakers.setdefault(speaker_of(utt_id), Counts()).add(pairs)
         result.pairs.update(pairs)
@@ -232,8 +301,9 @@ def summary_text(analysis: Analysis, title: str = "", top: int = 20) -> str:
                 stat_line("Median", statistics.median)]
     out += ["`" + "-" * (width - 2) + "'", ""]
     t = analysis.total
-    out.append(f"PER {t.per:.2f} %  (N={t.n_ref}, Corr={t.corr}, Sub={t.sub}, Del={t.dels}, Ins={t.ins}, "
+    out.append(f"PER {t.per:.2f} % [{analysis.convention}]  (N={t.n_ref}, Corr={t.corr}, Sub={t.sub}, Del={t.dels}, Ins={t.ins}, "
                f"Err={t.sub + t.dels + t.ins}) over {t.n_utts} utterances, {len(analysis.speakers)} speakers")
+    out.append(f"convention {analysis.convention}: {CONVENTIONS[analysis.convention]}")
     out += ["", "Per-phone error rates (39 phones; Err = (Sub + Del) / N, Ins = insertions of the phone)",
             f"{'phone':<6} {'N':>6} {'Corr':>6} {'Sub':>6} {'Del':>6} {'Ins':>6} {'Err%':>7}"]
     stats = analysis.phone_stats()
