@@ -11,7 +11,7 @@ import torch
 from phonerec.checkpoint import CheckpointError
 from phonerec.cli import run
 from phonerec.config import ConfigError, load_config
-from phonerec.experiment import train
+from phonerec.experiment import train, why_retrain
 from phonerec.features import FeatureError
 from phonerec.logs import setup_logging
 from phonerec.manifest import ManifestError
@@ -29,7 +29,11 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from <exp>/checkpoints/last.pt")
     p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: cuda if available)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 on a busy machine)")
+    p.add_argument("--check", action="store_true",
+                   help="train nothing: exit 0 when <exp>/model.pt was trained with this config, else say why, exit 1")
     a = p.parse_args(argv)
+    if a.check:
+        return check(a)
     if a.threads:
         torch.set_num_threads(a.threads)
     setup_logging(Path(a.exp) / "log" / "train.log")
@@ -43,6 +47,17 @@ def main(argv=None) -> int:
         best = min(history, key=lambda h: h.get("dev_per", float("inf")))
         log.info("best dev PER %.2f %% at epoch %d", best["dev_per"], best["epoch"])
     return 0
+
+
+def check(a) -> int:
+    """For run.sh: is the trained model up to date with the config?"""
+    try:
+        reason = why_retrain(a.exp, load_config(a.config, a.set))
+    except (ConfigError, CheckpointError) as e:
+        reason = str(e)
+    if reason:
+        print(reason)
+    return 1 if reason else 0
 
 
 if __name__ == "__main__":

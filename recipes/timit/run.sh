@@ -87,10 +87,17 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  if [ "$resume" = true ] || done_or_forced "$expdir/model.pt" || [ "$data/fbank/train.pt" -nt "$expdir/model.pt" ]; then
+  # up to date: model.pt newer than the features and trained with this very config (stored in it)
+  stale=""
+  if [ "$resume" != true ] && [ "$force" != true ] && [ -e "$expdir/model.pt" ]; then
+    stale=$($python $scripts/train.py --check --config "$config" --data "$data" --exp "$expdir") || true
+    [ -z "$stale" ] || log "stage 3: $stale: training it anew"
+  fi
+  if [ "$resume" = true ] || done_or_forced "$expdir/model.pt" || [ "$data/fbank/train.pt" -nt "$expdir/model.pt" ] \
+     || [ -n "$stale" ]; then
     log "stage 3: train $config on $data/fbank -> $expdir"
     opts=(); [ "$resume" = true ] && opts+=(--resume)
-    [ "$force" = true ] && [ "$resume" != true ] && rm -rf "$expdir/checkpoints"
+    { [ "$force" = true ] || [ -n "$stale" ]; } && [ "$resume" != true ] && rm -rf "$expdir/checkpoints"
     $python $scripts/train.py --config "$config" --data "$data" --exp "$expdir" "${opts[@]}"
   else
     log "stage 3: $expdir/model.pt is up to date, skipped"

@@ -181,6 +181,35 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
+# Settings that cannot change the trained weights: a difference in them never calls for retraining.
+NOT_TRAINING = ("decode", "data.num_workers", "data.valid_max_frames")
+
+
+def training_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved configs (as dicts), NOT_TRAINING left out."""
+    keys = []
+    for k in sorted(set(old) | set(new)):
+        name = f"{prefix}{k}"
+        if name in NOT_TRAINING:
+            continue
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += training_diff(a, b, name + ".")
+        elif a != b:
+            keys.append(name)
+    return keys
+
+
+def describe_diff(old: dict, new: dict, keys: list[str]) -> str:
+    """'train.lr 0.002 -> 0.001, model.lstm_layers 2 -> 3' for the keys of training_diff."""
+    def get(d, dotted):
+        for k in dotted.split("."):
+            d = d.get(k) if isinstance(d, dict) else None
+        return d
+
+    return ", ".join(f"{k} {get(old, k)!r} -> {get(new, k)!r}" for k in keys)
+
+
 def save_config(cfg: ExperimentConfig, path) -> None:
     from .fileio import write_text
 

@@ -16,7 +16,7 @@ import torch
 
 from . import checkpoint, distributed
 from .augment import SpecAugment
-from .config import ExperimentConfig, from_dict, save_config, to_dict
+from .config import ExperimentConfig, describe_diff, from_dict, save_config, to_dict, training_diff
 from .ctc import ctc_loss, greedy_decode, min_frames_needed
 from .data import PhoneDataset, make_loader
 from .features import FeatureCache, check_compatible, load_cmvn
@@ -161,6 +161,20 @@ def export_model(trainer: Trainer, exp_dir: Path, extra: dict, average: int = 0)
     checkpoint.save({"model": weights, "source": source, **extra}, out)
     log.info("wrote %s (%s)", out, source)
     return out
+
+
+def why_retrain(exp_dir, cfg: ExperimentConfig) -> str | None:
+    """Why exp_dir/model.pt cannot stand for training with `cfg` (None: it can).
+
+    The resolved config is stored in model.pt, so a model trained with other settings is never
+    taken as up to date (settings that cannot change the weights, e.g. decoding, are ignored).
+    """
+    path = Path(exp_dir) / "model.pt"
+    if not path.is_file():
+        return f"{path} does not exist"
+    trained = checkpoint.load(path).get("config") or {}
+    keys = training_diff(trained, to_dict(cfg))
+    return f"{path} was trained with another config: {describe_diff(trained, to_dict(cfg), keys)}" if keys else None
 
 
 def load_model(exp_or_file, device=None) -> tuple[torch.nn.Module, ExperimentConfig, PhoneTokenizer, dict]:

@@ -7,6 +7,7 @@ proper distribution over the phones + </s> for every history, seen or not.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -82,6 +83,7 @@ class BigramLM:
         sentences = [fold(r["phn"].split(), phone_set) for r in json.loads(Path(path).read_text()).values()]
         lm = cls.estimate(sentences, phones, smoothing, k)
         lm.info["source"] = str(path)
+        lm.info["source_sha256"] = file_sha256(path)
         lm.info["train_perplexity"] = round(lm.perplexity(sentences), 3)
         log.info("bigram LM (%s) from %s: %d sentences, %d phones, train perplexity %.2f", smoothing, path,
                  lm.info["n_sentences"], lm.info["n_tokens"], lm.info["train_perplexity"])
@@ -128,16 +130,27 @@ class BigramLM:
             raise LMError(f"{path}: not a bigram LM file ({e})") from None
 
 
+def file_sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def load_or_estimate(path, train_manifest, phones: list[str]) -> BigramLM:
-    """The LM at `path` if it exists and fits `phones`, else estimate it from `train_manifest` and save it there."""
-    path = Path(path)
+    """The LM at `path` if it was estimated from this very `train_manifest` (its SHA-256) over `phones`,
+    else estimate it from `train_manifest` and save it there (e.g. after switching to another corpus)."""
+    path, have_manifest = Path(path), Path(train_manifest).is_file()
     if path.is_file():
         lm = BigramLM.load(path)
-        if sorted(lm.phones) == sorted(phones):
+        if sorted(lm.phones) != sorted(phones):
+            log.warning("%s is over another phone set (%d phones): re-estimating", path, len(lm.phones))
+        elif not have_manifest:
+            log.warning("bigram LM: %s (%s is missing, so it cannot be checked against it)", path, train_manifest)
+            return lm
+        elif lm.info.get("source_sha256") != file_sha256(train_manifest):
+            log.warning("%s was estimated from another training manifest than %s: re-estimating", path, train_manifest)
+        else:
             log.info("bigram LM: %s", path)
             return lm
-        log.warning("%s is over another phone set (%d phones): re-estimating", path, len(lm.phones))
-    if not Path(train_manifest).is_file():
+    if not have_manifest:
         raise LMError(f"{train_manifest}: training manifest not found; it is needed to estimate the LM")
     lm = BigramLM.from_manifest(train_manifest, phones)
     lm.save(path)
