@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Stage prepare: TIMIT tree -> data/manifests/{train,dev,test}.json (SpeechBrain schema)."""
+"""Stage prepare: TIMIT tree -> data/manifests/{train,dev,test}.json (SpeechBrain schema).
+
+Also writes counts.json ({split: {"utterances", "expected", "skipped": [utt_id]}}) so that
+scoring can say on how many of the expected utterances a PER was measured, and
+skipped.txt (one line per bad item left out) when anything was left out.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from phonerec.fileio import write_text
+from phonerec.fileio import write_json, write_text
 from phonerec.logs import setup_logging
 from phonerec.manifest import write_manifest
 from phonerec.timit import CorpusError, prepare, read_speaker_list
@@ -21,14 +26,17 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="manifest folder, e.g. data/manifests")
     p.add_argument("--dev-spk", required=True, help="dev speaker list (50 speakers on real TIMIT)")
     p.add_argument("--test-spk", required=True, help="core test speaker list (24 speakers)")
-    p.add_argument("--test-set", choices=("core", "full"), default="core", help="core: 192 utts; full: all 1344 TEST utts")
+    p.add_argument("--test-set", choices=("core", "full"), default="core", help="core: 192 utts; full: all 1344 TEST utts (dev speakers included)")
     p.add_argument("--keep-sa", action="store_true", help="keep the SA1/SA2 sentences (excluded by convention)")
-    p.add_argument("--skip-bad", action="store_true", help="leave out bad utterances (listed in skipped.txt) instead of stopping")
+    p.add_argument("--skip-bad", action="store_true", help="leave out bad train utterances (listed in skipped.txt) instead of stopping")
+    p.add_argument("--allow-incomplete-test", action="store_true",
+                   help="also leave out bad dev/test utterances (their PER is then not comparable; counts.json says how many)")
     a = p.parse_args(argv)
     setup_logging()
     try:
-        manifests, skipped = prepare(a.timit, read_speaker_list(a.dev_spk), read_speaker_list(a.test_spk),
-                                     test_set=a.test_set, keep_sa=a.keep_sa, skip_bad=a.skip_bad)
+        manifests, report = prepare(a.timit, read_speaker_list(a.dev_spk), read_speaker_list(a.test_spk),
+                                    test_set=a.test_set, keep_sa=a.keep_sa, skip_bad=a.skip_bad,
+                                    allow_incomplete_test=a.allow_incomplete_test)
     except (CorpusError, OSError) as e:
         log.error("%s", e)
         return 1
@@ -38,10 +46,11 @@ def main(argv=None) -> int:
             log.error("split %s is empty: check the speaker lists and the corpus", split)
             return 1
         write_manifest(out / f"{split}.json", rows)
+    write_json(out / "counts.json", report.counts)
     skipped_file = out / "skipped.txt"
-    if skipped:
-        write_text(skipped_file, "".join(s.replace("\n", " ") + "\n" for s in skipped))
-        log.warning("skipped %d bad item(s), listed in %s", len(skipped), skipped_file)
+    if report.problems:
+        write_text(skipped_file, "".join(s.replace("\n", " ") + "\n" for s in report.problems))
+        log.warning("skipped %d bad item(s), listed in %s", len(report.problems), skipped_file)
     else:
         skipped_file.unlink(missing_ok=True)
     log.info("wrote %s", ", ".join(f"{s}: {len(r)}" for s, r in manifests.items()))

@@ -24,8 +24,8 @@ def _content(manifests):
 
 @pytest.fixture(scope="module")
 def reference(timit_tree):
-    manifests, problems = _prepare(timit_tree)
-    assert problems == []
+    manifests, report = _prepare(timit_tree)
+    assert report.problems == []
     return manifests
 
 
@@ -62,8 +62,8 @@ def test_sa_kept_on_request_and_full_test_set(timit_tree, reference):
 ])
 def test_layout_variants_give_the_same_manifests(timit_tree, reference, tmp_path, variant):
     root = copy_tree(timit_tree, tmp_path / ("timit" if variant.get("lowercase") else "TIMIT"), **variant)
-    manifests, problems = _prepare(root)
-    assert problems == []
+    manifests, report = _prepare(root)
+    assert report.problems == []
     assert _content(manifests) == _content(reference)
 
 
@@ -85,6 +85,15 @@ def test_root_given_too_high_is_found(timit_tree, tmp_path, levels, caplog):
     with caplog.at_level("INFO"):
         assert find_timit_root(tmp_path) == inner
     assert "found at" in caplog.text
+
+
+def test_mac_zip_mirror_is_not_a_second_tree(timit_tree, tmp_path):
+    """A __MACOSX (or hidden) folder mirroring TRAIN/TEST beside the tree is not searched."""
+    for parent in ("TIMIT", "__MACOSX", ".Trashes"):
+        for part in ("TRAIN", "TEST"):
+            (tmp_path / parent).mkdir(exist_ok=True)
+            (tmp_path / parent / part).symlink_to(timit_tree / part)
+    assert find_timit_root(tmp_path) == tmp_path / "TIMIT"
 
 
 def test_missing_root_and_missing_train_test(tmp_path):
@@ -118,6 +127,10 @@ def _one_utt(root):
     return phn.with_suffix("")
 
 
+def _utt_id(stem):
+    return f"{stem.parent.name}_{stem.name}".lower()
+
+
 def _broken_copy(timit_tree, tmp_path, edit):
     root = copy_tree(timit_tree, tmp_path / "TIMIT")
     stem = _one_utt(root)
@@ -147,8 +160,9 @@ def test_bad_corpus_file_is_reported_with_its_path(timit_tree, tmp_path, edit, m
         _prepare(root)
     text = str(err.value)
     assert message in text and stem.name in text and "--skip-bad" in text
-    manifests, skipped = _prepare(root, skip_bad=True)  # skip mode: everything else kept
-    assert len(skipped) == 1 and message in skipped[0]
+    manifests, report = _prepare(root, skip_bad=True)  # skip mode: everything else kept
+    assert len(report.problems) == 1 and message in report.problems[0]
+    assert report.counts["train"] == {"utterances": 8 * 8 - 1, "expected": 8 * 8, "skipped": [_utt_id(stem)]}
     assert len(manifests["train"]) == 8 * 8 - 1
 
 
@@ -170,6 +184,70 @@ def test_prepare_script_writes_manifests_and_skipped_list(timit_tree, tmp_path):
             "--test-spk", str(CONF / "core_test_spk.list")]
     assert prepare_script.main(args) == 1 and not out.exists()  # nothing half-written
     assert prepare_script.main(args + ["--skip-bad"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["dev.json", "skipped.txt", "test.json", "train.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "dev.json", "skipped.txt", "test.json", "train.json"]
     assert stem.name in (out / "skipped.txt").read_text()
     assert len(json.loads((out / "train.json").read_text())) == 63
+
+
+# ---- dev/test completeness ---------------------------------------------------------------
+def _eval_stem(root, split):
+    """Path stem of one SX utterance of a listed dev or core-test speaker."""
+    listed = set(DEV if split == "dev" else CORE)
+    return next(p for p in sorted(root.glob("TEST/*/*/SX*.PHN")) if p.parent.name.lower() in listed).with_suffix("")
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_bad_dev_or_test_file_needs_allow_incomplete_test(timit_tree, tmp_path, caplog, split):
+    root = copy_tree(timit_tree, tmp_path / "TIMIT")
+    stem = _eval_stem(root, split)
+    stem.with_suffix(".PHN").write_text("")
+    with pytest.raises(CorpusError, match="--allow-incomplete-test") as err:
+        _prepare(root, skip_bad=True)  # --skip-bad alone never drops dev/test utterances
+    assert stem.name in str(err.value) and "empty label file" in str(err.value)
+    with caplog.at_level("WARNING"):
+        manifests, report = _prepare(root, allow_incomplete_test=True)
+    n = {"dev": 8 * 8, "test": 16 * 8}[split]
+    assert len(manifests[split]) == n - 1 and _utt_id(stem) not in manifests[split]
+    assert report.counts[split] == {"utterances": n - 1, "expected": {"dev": 400, "test": 192}[split],
+                                    "skipped": [_utt_id(stem)]}
+    assert "INCOMPLETE DEV/TEST" in caplog.text and _utt_id(stem) in caplog.text
+    _one_utt(root).with_suffix(".PHN").write_text("")  # a bad train file as well:
+    with pytest.raises(CorpusError, match="--skip-bad"):  # --allow-incomplete-test does not cover train
+        _prepare(root, allow_incomplete_test=True)
+
+
+def test_utterance_with_only_txt_and_wrd_is_a_problem(timit_tree, tmp_path):
+    """TIMIT's .TXT/.WRD without .WAV and .PHN is a lost utterance, not a file to pass over."""
+    root = copy_tree(timit_tree, tmp_path / "TIMIT")
+    stem = _eval_stem(root, "test")
+    stem.with_suffix(".WAV").unlink()
+    stem.with_suffix(".PHN").unlink()
+    with pytest.raises(CorpusError, match="no .WAV audio and no .PHN label file") as err:
+        _prepare(root)
+    assert stem.name in str(err.value)
+
+
+def test_full_test_set_warns_that_dev_and_test_share_speakers(timit_tree, caplog):
+    with caplog.at_level("WARNING"):
+        manifests, report = _prepare(timit_tree, test_set="full")
+    assert "dev and test share speakers" in caplog.text
+    assert report.counts["test"]["utterances"] == len(manifests["test"]) == 32 * 8
+
+
+def test_prepare_script_writes_counts(timit_tree, tmp_path):
+    import prepare as prepare_script
+
+    root = copy_tree(timit_tree, tmp_path / "TIMIT")
+    stem = _eval_stem(root, "dev")
+    stem.with_suffix(".WAV").write_text("not audio")
+    out = tmp_path / "manifests"
+    args = ["--timit", str(root), "--out", str(out), "--dev-spk", str(CONF / "dev_spk.list"),
+            "--test-spk", str(CONF / "core_test_spk.list"), "--skip-bad"]
+    assert prepare_script.main(args) == 1 and not out.exists()
+    assert prepare_script.main(args + ["--allow-incomplete-test"]) == 0
+    assert json.loads((out / "counts.json").read_text()) == {
+        "train": {"utterances": 64, "expected": 64, "skipped": []},
+        "dev": {"utterances": 63, "expected": 400, "skipped": [_utt_id(stem)]},
+        "test": {"utterances": 128, "expected": 192, "skipped": []},
+    }
+    assert stem.name in (out / "skipped.txt").read_text()

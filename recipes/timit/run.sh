@@ -17,7 +17,8 @@ data=data                      # manifests and features go here
 dev_spk=conf/dev_spk.list
 test_spk=conf/core_test_spk.list
 test_set=core                  # core (192 utts on TIMIT) or full (1344)
-skip_bad=false
+skip_bad=false                 # leave out bad TRAIN utterances (listed in data/manifests/skipped.txt)
+allow_incomplete_test=false    # also leave out bad dev/test utterances (counted in per.json); else an error
 force=false
 resume=false
 synth_seed=0
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     --stage) stage=$2 ;; --stop-stage|--stop_stage) stop_stage=$2 ;;
     --timit) timit=$2 ;; --config) config=$2 ;; --exp) exp=$2 ;; --data) data=$2 ;;
     --dev-spk) dev_spk=$2 ;; --test-spk) test_spk=$2 ;; --test-set) test_set=$2 ;;
-    --skip-bad) skip_bad=$2 ;; --force) force=$2 ;; --resume) resume=$2 ;; --synth-seed) synth_seed=$2 ;;
+    --skip-bad) skip_bad=$2 ;; --allow-incomplete-test) allow_incomplete_test=$2 ;; --force) force=$2 ;; --resume) resume=$2 ;; --synth-seed) synth_seed=$2 ;;
     --decode) decode=$2 ;;
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
@@ -62,10 +63,11 @@ if [ -z "$timit" ]; then
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  corpus="$(abspath "$timit") test_set=$test_set dev=$(abspath "$dev_spk") test=$(abspath "$test_spk") skip_bad=$skip_bad"
+  corpus="$(abspath "$timit") test_set=$test_set dev=$(abspath "$dev_spk") test=$(abspath "$test_spk") skip_bad=$skip_bad allow_incomplete_test=$allow_incomplete_test"
   if done_or_forced "$data/manifests/test.json" || stamp_differs "$data/manifests/inputs.txt" "$corpus"; then
     log "stage 1: prepare $timit -> $data/manifests/{train,dev,test}.json"
     opts=(); [ "$skip_bad" = true ] && opts+=(--skip-bad)
+    [ "$allow_incomplete_test" = true ] && opts+=(--allow-incomplete-test)
     $python $scripts/prepare.py --timit "$timit" --out "$data/manifests" --dev-spk "$dev_spk" \
       --test-spk "$test_spk" --test-set "$test_set" "${opts[@]}"
     echo "$corpus" > "$data/manifests/inputs.txt"

@@ -1,9 +1,10 @@
 """Scan an LDC TIMIT tree and build the standard train / dev / core-test manifests.
 
 Handles the layouts users really have: upper- or lower-case paths, NIST SPHERE or
-RIFF audio named `.WAV`, `.wav` or `.WAV.wav`, and a root given a level or two above
-the TRAIN/TEST pair. Every problem found is collected with its path, so one run
-reports all bad files instead of the first.
+RIFF audio named `.WAV`, `.wav` or `.WAV.wav`, a root given a level or two above
+the TRAIN/TEST pair, and what else a copy carries (DOC/, README.DOC, a Mac's
+__MACOSX/, ._* and .DS_Store), which is ignored with one log line. Every problem
+found is collected with its path, so one run reports all bad files instead of the first.
 """
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ log = logging.getLogger(__name__)
 
 _DIALECT = re.compile(r"^dr[1-8]$", re.IGNORECASE)
 _SPEAKER = re.compile(r"^[fm][a-z]{3}[0-9]$", re.IGNORECASE)
+# An utterance file: "sa1.wav", "si1027.phn", "sx12.wrd", "sx12.txt", or "sa1.wav.wav" (a
+# common RIFF conversion). Anything else in a speaker folder (._SA1.WAV, .DS_Store, SA1.WAV.bak)
+# is not TIMIT data.
+_UTT_FILE = re.compile(r"^([a-z0-9]+)\.(wav|phn|wrd|txt)((?<=\.wav)\.wav)?$", re.IGNORECASE)
+# Folders the OS or a copy tool makes (never a misnamed speaker): hidden ones and a Mac zip's __MACOSX.
+_OS_FOLDER = re.compile(r"^(\.|__macosx$)", re.IGNORECASE)
+UTTS_PER_SPEAKER = {False: 8, True: 10}  # every TIMIT speaker reads 3 SI + 5 SX (+ SA1, SA2)
 
 
 class CorpusError(ValueError):
@@ -34,9 +42,10 @@ class Utterance:
     dialect: str  # "dr1".."dr8"
     speaker: str  # lower case, e.g. "fcjf0"
     name: str  # lower case, e.g. "si1027"
-    wav: Path
+    wav: Path | None
     phn: Path | None
     wrd: Path | None = None
+    problem: str = ""  # why it cannot be used, seen by the scan (a missing audio or label file)
 
     @property
     def utt_id(self) -> str:
@@ -51,11 +60,14 @@ class Utterance:
 class ScanResult:
     root: Path
     utterances: list[Utterance] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)  # entries that are not TIMIT data
 
 
 def find_timit_root(path) -> Path:
-    """Return the folder holding TRAIN and TEST (any case) at `path` or up to two levels below."""
+    """Return the folder holding TRAIN and TEST (any case) at `path` or up to two levels below.
+
+    Hidden folders and __MACOSX are not searched: a Mac zip mirrors the tree there.
+    """
     path = Path(path).expanduser().resolve()
     if not path.is_dir():
         raise CorpusError(f"{path}: TIMIT root does not exist or is not a folder")
@@ -68,7 +80,7 @@ def find_timit_root(path) -> Path:
             if depth:
                 log.info("TIMIT TRAIN/TEST found at %s (below the given %s)", found[0], path)
             return found[0]
-        level = [c for d in level for c in sorted(d.iterdir()) if c.is_dir()]
+        level = [c for d in level for c in sorted(d.iterdir()) if c.is_dir() and not _OS_FOLDER.match(c.name)]
     raise CorpusError(f"{path}: no TRAIN and TEST folders found there or two levels below")
 
 
@@ -77,51 +89,68 @@ def _has_train_test(d: Path) -> bool:
     return {"train", "test"} <= names
 
 
-def _subdir(parent: Path, name: str) -> Path:
-    return next(c for c in parent.iterdir() if c.is_dir() and c.name.lower() == name)
-
-
 def scan(root) -> ScanResult:
-    """Find every utterance below a TIMIT root; pair audio with labels, noting problems."""
+    """Find every utterance below a TIMIT root and pair audio with labels.
+
+    Only TRAIN|TEST/DRn/SPEAKER/utterance files are corpus data; every other entry
+    (DOC/, README.DOC, __MACOSX/, ._*, .DS_Store, a stray folder) is left out and
+    logged in one line, so a copy's extras never stop preparation.
+    """
     root = find_timit_root(root)
     result = ScanResult(root)
-    for split in ("train", "test"):
-        split_dir = _subdir(root, split)
-        for dr in sorted(d for d in split_dir.iterdir() if d.is_dir() and _DIALECT.match(d.name)):
-            for spk in sorted(d for d in dr.iterdir() if d.is_dir()):
-                if not _SPEAKER.match(spk.name):
-                    result.problems.append(f"{spk}: not a TIMIT speaker folder name, ignored")
-                    continue
-                _scan_speaker(spk, split, dr.name.lower(), result)
+    split_dirs = _keep(root, lambda c: c.is_dir() and c.name.lower() in ("train", "test"), result)
+    for split_dir in split_dirs:
+        for dr in _keep(split_dir, lambda c: c.is_dir() and _DIALECT.match(c.name), result):
+            for spk in _keep(dr, lambda c: c.is_dir() and _SPEAKER.match(c.name), result):
+                _scan_speaker(spk, split_dir.name.lower(), dr.name.lower(), result)
+    _log_ignored(result)
     return result
+
+
+def _keep(folder: Path, wanted, result: ScanResult) -> list[Path]:
+    """The entries of `folder` that `wanted` accepts; the others go to `result.ignored`."""
+    kept = []
+    for entry in sorted(folder.iterdir()):
+        (kept if wanted(entry) else result.ignored).append(entry)
+    return kept
+
+
+def _log_ignored(result: ScanResult) -> None:
+    """One line for everything ignored; a warning when a folder inside TRAIN/TEST may be a misnamed speaker."""
+    if not result.ignored:
+        return
+    names = list(dict.fromkeys(p.name for p in result.ignored))
+    unknown = [p for p in result.ignored if p.parent != result.root and p.is_dir() and not _OS_FOLDER.match(p.name)]
+    log.log(
+        logging.WARNING if unknown else logging.INFO,
+        "ignored %d non-corpus entries: %s (not TIMIT data)%s",
+        len(result.ignored), ", ".join(names[:8]) + (", ..." if len(names) > 8 else ""),
+        f"; not read as they are neither a region nor a speaker folder (named like DR1, FCJF0): "
+        f"{', '.join(str(p.relative_to(result.root)) for p in unknown[:5])}" if unknown else "",
+    )
 
 
 def _scan_speaker(spk_dir: Path, split: str, dialect: str, result: ScanResult) -> None:
     by_utt: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
-    for f in spk_dir.iterdir():
-        if not f.is_file():
+    for f in sorted(spk_dir.iterdir()):
+        m = _UTT_FILE.match(f.name) if f.is_file() else None
+        if not m:
+            result.ignored.append(f)
             continue
-        parts = f.name.lower().split(".")
-        if len(parts) < 2:
-            continue
-        utt, kind = parts[0], parts[1]  # "sa1.wav.wav" -> ("sa1", "wav")
-        by_utt[utt][kind].append(f)
-    for utt in sorted(by_utt):
-        kinds = by_utt[utt]
-        wavs = sorted(kinds.get("wav", []), key=lambda p: (len(p.name), p.name))
-        phns = kinds.get("phn", [])
-        if not wavs and not phns:
-            continue  # e.g. only .TXT/.WRD: not an utterance we can use
-        if not wavs:
-            result.problems.append(f"{phns[0]}: label file has no matching .WAV audio")
-            continue
-        if not phns:
-            result.problems.append(f"{wavs[0]}: audio has no matching .PHN label file")
-            continue
-        wrds = kinds.get("wrd", [])
-        result.utterances.append(
-            Utterance(split, dialect, spk_dir.name.lower(), utt, wavs[0], phns[0], wrds[0] if wrds else None)
-        )
+        by_utt[m[1].lower()][m[2].lower()].append(f)
+    for utt, kinds in sorted(by_utt.items()):
+        wavs = sorted(kinds["wav"], key=lambda p: (len(p.name), p.name))  # SA1.WAV before SA1.WAV.wav
+        wav, phn = (wavs or [None])[0], (kinds["phn"] or [None])[0]
+        wrd = (kinds["wrd"] or [None])[0]
+        problem = ""
+        if wav is None and phn is None:
+            other = (kinds["wrd"] + kinds["txt"])[0]
+            problem = f"{other}: utterance has no .WAV audio and no .PHN label file"
+        elif phn is None:
+            problem = f"{wav}: audio has no matching .PHN label file"
+        elif wav is None:
+            problem = f"{phn}: label file has no matching .WAV audio"
+        result.utterances.append(Utterance(split, dialect, spk_dir.name.lower(), utt, wav, phn, wrd, problem))
 
 
 def read_phn(path, num_samples: int | None = None, phone_set: int = 61) -> list[tuple[int, int, str]]:
@@ -168,7 +197,12 @@ def read_words(path) -> list[str]:
 
 
 def manifest_row(utt: Utterance) -> dict:
-    """Check one utterance's audio and labels and return its manifest entry (SpeechBrain keys)."""
+    """Check one utterance's audio and labels and return its manifest entry (SpeechBrain keys).
+
+    Reads only the audio header (the length and rate), so preparing all of TIMIT takes seconds.
+    """
+    if utt.problem:
+        raise CorpusError(utt.problem)
     num_samples, sr = audio_info(utt.wav)
     if sr != SAMPLE_RATE:
         raise CorpusError(f"{utt.wav}: sample rate {sr} Hz, TIMIT audio must be {SAMPLE_RATE} Hz")
@@ -191,14 +225,22 @@ def read_speaker_list(path) -> list[str]:
     return [n for n in names if n]
 
 
+@dataclass
+class Split:
+    """The utterances of one split and the speakers it should have (listed ones may be missing)."""
+
+    speakers: set[str]
+    utterances: list[Utterance]
+
+
 def assign_splits(
     utterances: list[Utterance], dev_speakers: list[str], test_speakers: list[str], *, test_set: str = "core"
-) -> dict[str, list[Utterance]]:
+) -> dict[str, Split]:
     """Split utterances into train / dev / test by speaker.
 
     train: every TRAIN speaker. dev: TEST speakers in `dev_speakers`. test: TEST speakers
-    in `test_speakers` (`test_set="core"`) or every TEST speaker (`"full"`, 1344 utterances
-    on real TIMIT, overlapping dev as in the literature).
+    in `test_speakers` (`test_set="core"`) or every TEST speaker (`"full"`: the literature's
+    1344-utterance full test set, which contains the dev speakers; a warning says so).
     Fallback when the corpus has none of the listed dev and test speakers (a custom or
     synthetic corpus): within each dialect region, TEST speakers sorted by id alternate
     dev, test, dev, test... so the two sets are speaker-disjoint and cover every region.
@@ -227,9 +269,18 @@ def assign_splits(
                     "corpus; on real TIMIT this means your copy is incomplete): %s",
                     len(missing), len(listed), name, " ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""),
                 )
-    dev = [u for u in test_utts if u.speaker in dev_set]
-    test = test_utts if test_set == "full" else [u for u in test_utts if u.speaker in test_spk]
-    return {"train": train, "dev": dev, "test": test}
+    if test_set == "full":
+        test_spk = present | dev_set | test_spk
+        log.warning(
+            "--test-set full: the test set is all %d TEST speakers, including the %d dev speakers, so dev and "
+            "test share speakers: this test PER is not comparable to published core-test figures",
+            len(test_spk), len(dev_set),
+        )
+    return {
+        "train": Split({u.speaker for u in train}, train),
+        "dev": Split(dev_set, [u for u in test_utts if u.speaker in dev_set]),
+        "test": Split(test_spk, [u for u in test_utts if u.speaker in test_spk]),
+    }
 
 
 def _fallback_speakers(test_utts: list[Utterance]) -> tuple[set[str], set[str]]:
@@ -243,6 +294,16 @@ def _fallback_speakers(test_utts: list[Utterance]) -> tuple[set[str], set[str]]:
     return dev, test
 
 
+@dataclass
+class Report:
+    """What prepare() left out, and how complete each split is (for skipped.txt and counts.json)."""
+
+    problems: list[str]  # every bad item left out, with its path and the reason
+    # {split: {"utterances": N kept, "expected": 8 (10 with SA) per speaker the split should have,
+    #          "skipped": [utt_id left out as bad]}}
+    counts: dict[str, dict]
+
+
 def prepare(
     timit_root,
     dev_speakers: list[str],
@@ -251,33 +312,58 @@ def prepare(
     test_set: str = "core",
     keep_sa: bool = False,
     skip_bad: bool = False,
-) -> tuple[dict[str, dict], list[str]]:
-    """Scan a TIMIT tree and return ({split: manifest rows}, skipped problems).
+    allow_incomplete_test: bool = False,
+) -> tuple[dict[str, dict], Report]:
+    """Scan a TIMIT tree and return ({split: manifest rows}, Report).
 
-    Without `skip_bad`, any bad file stops preparation with a CorpusError listing every
-    problem found. With it, bad utterances are left out and returned as messages.
+    Any bad file stops preparation with a CorpusError listing every problem, except that
+    `skip_bad` leaves out bad train utterances and `allow_incomplete_test` bad dev/test
+    ones: a dev/test set missing utterances gives a PER that is not comparable with
+    published ones, so that needs its own explicit option and is logged loudly.
+    "expected" in the counts is what a complete copy gives: 8 utterances (10 with SA)
+    per speaker of the split, listed speakers included whether present or not.
     """
     result = scan(timit_root)
-    problems = list(result.problems)
     utts = [u for u in result.utterances if keep_sa or not u.is_sa]
     splits = assign_splits(utts, dev_speakers, test_speakers, test_set=test_set)
     rows: dict[str, dict] = {}
-    for utt in {id(u): u for part in splits.values() for u in part}.values():
+    bad: dict[str, str] = {}  # utt_id -> problem
+    for utt in {u.utt_id: u for split in splits.values() for u in split.utterances}.values():
         try:
             rows[utt.utt_id] = manifest_row(utt)
         except (CorpusError, AudioError) as e:
-            problems.append(str(e))
+            bad[utt.utt_id] = str(e)
         except OSError as e:
-            problems.append(f"{utt.wav}: cannot read ({e})")
-    if problems and not skip_bad:
-        listing = "\n  ".join(problems)
+            bad[utt.utt_id] = f"{utt.wav}: cannot read ({e})"
+    skipped = {name: sorted(u.utt_id for u in split.utterances if u.utt_id in bad) for name, split in splits.items()}
+    eval_bad = set(skipped["dev"]) | set(skipped["test"])
+    refused = sorted(u for u in bad if not (allow_incomplete_test if u in eval_bad else skip_bad))
+    if refused:
+        listing = "\n  ".join(bad[u] for u in refused)
         raise CorpusError(
-            f"{result.root}: {len(problems)} problem(s) in the corpus (use --skip-bad to leave them out):\n  {listing}"
+            f"{result.root}: {len(refused)} problem(s) in the corpus:\n  {listing}\n"
+            "--skip-bad leaves out bad train utterances; bad dev/test utterances are only left out with "
+            "--allow-incomplete-test, since a PER on an incomplete dev/test set is not comparable"
         )
     manifests = {
-        split: {u.utt_id: rows[u.utt_id] for u in sorted(part, key=lambda u: u.utt_id) if u.utt_id in rows}
-        for split, part in splits.items()
+        name: {u.utt_id: rows[u.utt_id] for u in sorted(split.utterances, key=lambda u: u.utt_id) if u.utt_id in rows}
+        for name, split in splits.items()
     }
-    for split, m in manifests.items():
-        log.info("%s: %d utterances, %d speakers", split, len(m), len({r["spk_id"] for r in m.values()}))
-    return manifests, problems
+    counts = {
+        name: {"utterances": len(manifests[name]), "expected": UTTS_PER_SPEAKER[keep_sa] * len(split.speakers),
+               "skipped": skipped[name]}
+        for name, split in splits.items()
+    }
+    for name, c in counts.items():
+        short = c["utterances"] < c["expected"]
+        not_found = max(0, c["expected"] - c["utterances"] - len(c["skipped"]))
+        log.log(logging.WARNING if short else logging.INFO, "%s: %d utterances of %d expected, %d speakers%s",
+                name, c["utterances"], c["expected"], len({r["spk_id"] for r in manifests[name].values()}),
+                f" ({len(c['skipped'])} left out as bad, {not_found} not in the copy)" if short else "")
+    if eval_bad:
+        log.warning(
+            "INCOMPLETE DEV/TEST SETS (--allow-incomplete-test): %d dev and %d test utterance(s) left out as bad: %s; "
+            "PERs on these sets are not comparable with published ones",
+            len(skipped["dev"]), len(skipped["test"]), " ".join(sorted(eval_bad)),
+        )
+    return manifests, Report([bad[u] for u in sorted(bad)], counts)
