@@ -6,15 +6,21 @@ from phonerec.config import ModelConfig
 from phonerec.data import PhoneDataset
 from phonerec.experiment import drop_unalignable
 from phonerec.features import FeatureCache
-from phonerec.models import build_model
+from phonerec.models import MODELS, build_model
+from phonerec.models.cnn import CNNConfig
+from phonerec.models.crdnn import CRDNNConfig
+from phonerec.models.lstm import LSTMConfig
 from phonerec.phones import PhoneTokenizer
 
-TINY = dict(cnn_channels=[4, 4], time_strides=[2, 2], lstm_hidden=8, lstm_layers=1, proj_dim=8, cnn_blocks=1)
+# tiny models with 4x time subsampling (a model added to MODELS needs an entry here)
+TINY = {"crdnn": CRDNNConfig(cnn_channels=[4, 4], time_strides=[2, 2], lstm_hidden=8, lstm_layers=1, proj_dim=8),
+        "cnn": CNNConfig(cnn_channels=[4, 4], time_strides=[2, 2], cnn_blocks=1),
+        "lstm": LSTMConfig(frame_stack=4, lstm_hidden=8, lstm_layers=1)}
 
 
-@pytest.mark.parametrize("name", ["crdnn", "cnn", "lstm"])
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_output_lengths_match_the_forward_pass(name):
-    model = build_model(ModelConfig(name=name, **TINY), 16, 5).eval()
+    model = build_model(ModelConfig(name, TINY[name]), 16, 5).eval()
     lens = torch.tensor([40, 23, 22, 21, 20, 5, 1])
     with torch.no_grad():
         log_probs, out_lens = model(torch.randn(len(lens), 40, 16), lens)
@@ -33,10 +39,57 @@ def test_utterances_too_short_for_ctc_are_reported_and_excluded(caplog, name):
     manifest = {u: {"phn": "h# s ih k s h#"} for u in ids}
     cmvn = {"mean": [0.0] * 4, "std": [1.0] * 4}
     ds = PhoneDataset(cache, manifest, PhoneTokenizer.for_set(48), 48, cmvn)
-    model = build_model(ModelConfig(name=name, **TINY), 4, 49)
+    model = build_model(ModelConfig(name, TINY[name]), 4, 49)
     with caplog.at_level("WARNING"):
         dropped = drop_unalignable(ds, model, split="train")
     assert dropped == ["u_short"] and ds.utt_ids == ["u_ok", "u_edge"] and len(ds) == 2
     assert "u_short" in caplog.text and "too short for CTC" in caplog.text
     feats, target, utt = ds[1]
     assert utt == "u_edge" and feats.shape == (22, 4) and len(target) == 6
+
+
+def _tiny_data(data_dir, cfg, n_utts=6):
+    """data_dir/manifests/{train,dev}.json and fbank/{train,dev}.pt, cmvn.json of random features."""
+    from phonerec.features import _cache_config, save_cmvn
+    from phonerec.manifest import write_manifest
+
+    g = torch.Generator().manual_seed(0)
+    for split in ("train", "dev"):
+        ids = [f"spk{i}_{split}{i}" for i in range(n_utts)]
+        lengths = torch.tensor([60 + 10 * i for i in range(n_utts)])
+        feats = torch.randn(int(lengths.sum()), cfg.features.n_mels, generator=g).half()
+        FeatureCache(ids, lengths, feats, _cache_config(cfg.features)).save(data_dir / "fbank" / f"{split}.pt")
+        write_manifest(data_dir / "manifests" / f"{split}.json",
+                       {u: {"wav": f"/none/{u}.wav", "duration": 1.0, "spk_id": u.split("_")[0],
+                            "phn": "h# s ih k s h#"} for u in ids})
+    n = cfg.features.n_mels
+    save_cmvn({"mean": [0.0] * n, "std": [1.0] * n}, data_dir / "fbank" / "cmvn.json")
+
+
+def test_build_training_carries_every_train_setting(tmp_path):
+    """The one builder of training (train and the benchmark use it): catches a TrainConfig setting
+    that does not reach the trainer, optimizer, loader or checkpoints (the benchmark's own copy
+    used to drop max_bad_steps)."""
+    from phonerec.config import load_config, to_dict
+    from phonerec.experiment import build_training
+
+    cfg = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=8", "model.lstm.lstm_layers=1",
+                             "features.n_mels=8", "data.max_frames=200", "train.epochs=3", "train.lr=0.01",
+                             "train.weight_decay=0.1", "train.schedule=noam", "train.warmup_steps=7",
+                             "train.plateau_factor=0.5", "train.plateau_patience=2", "train.early_stop_patience=4",
+                             "train.grad_clip=1.5", "train.amp=false", "train.seed=3", "train.average=6",
+                             "train.keep_checkpoints=2", "train.max_bad_steps=9", "train.specaugment.time_masks=1"])
+    _tiny_data(tmp_path / "data", cfg)
+    run = build_training(cfg, tmp_path / "data", tmp_path / "exp", device="cpu")
+    t, c = cfg.train, run.trainer.cfg
+    assert (c.epochs, c.lr, c.schedule, c.warmup_steps, c.grad_clip, c.amp) == (3, 0.01, "noam", 7, 1.5, False)
+    assert (c.plateau_factor, c.plateau_patience, c.early_stop_patience) == (0.5, 2, 4)
+    assert c.keep_checkpoints == 6 and c.max_bad_steps == 9 and (c.monitor, c.mode) == ("dev_per", "min")
+    group = run.optimizer.param_groups[0]
+    assert (group["lr"], group["weight_decay"]) == (t.lr, t.weight_decay) and run.trainer.optimizer is run.optimizer
+    batches, lengths = run.train_loader.batch_sampler.batches, run.train_set.lengths
+    assert run.train_loader.batch_sampler.seed == 3 and len(batches) > 1
+    assert all(max(lengths[i] for i in b) * len(b) <= 200 for b in batches)  # data.max_frames
+    assert run.trainer.extra["config"] == to_dict(cfg) and run.trainer.ckpt_dir == tmp_path / "exp" / "checkpoints"
+    assert run.model is run.core and run.core.subsampling == 2 and len(run.train_set) == 6
+    assert not (tmp_path / "exp").exists()  # building writes nothing

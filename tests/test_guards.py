@@ -9,11 +9,11 @@ from phonerec.phones import PHONES_48
 def test_training_diff_names_training_keys_only():
     old = to_dict(ExperimentConfig())
     new = to_dict(ExperimentConfig())
-    new["train"]["lr"], new["model"]["lstm_layers"] = 5e-4, 4
+    new["train"]["lr"], new["model"]["crdnn"]["lstm_layers"] = 5e-4, 4
     new["decode"]["beam"], new["data"]["num_workers"], new["data"]["valid_max_frames"] = 4, 2, 999
     keys = training_diff(old, new)
-    assert keys == ["model.lstm_layers", "train.lr"]
-    assert describe_diff(old, new, keys) == "model.lstm_layers 3 -> 4, train.lr 0.001 -> 0.0005"
+    assert keys == ["model.crdnn.lstm_layers", "train.lr"]
+    assert describe_diff(old, new, keys) == "model.crdnn.lstm_layers 3 -> 4, train.lr 0.001 -> 0.0005"
     assert training_diff(old, old) == []
     del new["train"]["specaugment"]  # a key missing from one side (an older format) is a difference
     assert "train.specaugment" in training_diff(old, new)

@@ -9,6 +9,9 @@ from phonerec.ctc import greedy_decode
 from phonerec.data import collate
 from phonerec.experiment import ctc_step
 from phonerec.models import build_model
+from phonerec.models.cnn import CNNConfig
+from phonerec.models.crdnn import CRDNNConfig
+from phonerec.models.lstm import LSTMConfig
 from phonerec.schedule import lr_factor
 from phonerec.trainer import Trainer, TrainerConfig, TrainingError, adamw
 
@@ -28,8 +31,11 @@ def _toy_batches(n_utts=4, seed=0):
 @pytest.mark.parametrize("name", ["crdnn", "lstm", "cnn"])
 def test_ctc_model_overfits_few_utterances(tmp_path, name):
     torch.manual_seed(0)
-    cfg = ModelConfig(name=name, cnn_channels=[16, 32], time_strides=[2, 1], lstm_hidden=48, lstm_layers=1,
-                      proj_dim=48, cnn_blocks=2, dropout=0.0)
+    cfg = ModelConfig(name, {"crdnn": CRDNNConfig(cnn_channels=[16, 32], time_strides=[2, 1], lstm_hidden=48,
+                                                  lstm_layers=1, proj_dim=48, dropout=0.0),
+                             "lstm": LSTMConfig(frame_stack=2, lstm_hidden=48, lstm_layers=1, dropout=0.0),
+                             "cnn": CNNConfig(cnn_channels=[16, 32], time_strides=[2, 1], cnn_blocks=2,
+                                              dropout=0.0)}[name])
     model = build_model(cfg, 16, 10)
     batches = _toy_batches()
     losses = []

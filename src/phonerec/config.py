@@ -5,13 +5,18 @@ in a YAML file never silently trains the default model.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import logging
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -46,15 +51,57 @@ class SpecAugmentConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "crdnn"  # one of the registry: cnn, lstm, crdnn
-    cnn_channels: list = field(default_factory=lambda: [64, 128])  # channels per conv block
-    cnn_kernel: int = 3  # convolution kernel size
-    cnn_blocks: int = 4  # residual blocks (cnn model)
-    time_strides: list = field(default_factory=lambda: [2, 1])  # time stride per conv block (product = subsampling)
-    lstm_hidden: int = 256  # hidden units per direction
-    lstm_layers: int = 3  # stacked bidirectional layers
-    proj_dim: int = 256  # linear layer before the output (crdnn)
-    dropout: float = 0.15  # dropout between layers
+    """Which acoustic model, and its settings. In a config file: `model: {name: crdnn, crdnn: {...}}`.
+
+    The settings sit under the model's name, so a key says which model it is for
+    (`--set model.crdnn.lstm_hidden=128`) and a setting of another model is an error, not silently
+    ignored. Their dataclass is beside the model class (`phonerec.models.MODELS[name].Config`), so
+    adding a model touches no code here. In Python the settings are `.conf`.
+    """
+    name: str = "crdnn"  # a key of phonerec.models.MODELS: cnn, lstm, crdnn
+    conf: object = None  # that model's Config dataclass (None: its defaults)
+
+    def __post_init__(self):
+        config_class = _model_class(self.name, "model.name").Config
+        if self.conf is None:
+            self.conf = config_class()
+        elif not isinstance(self.conf, config_class):
+            raise ConfigError(f"model {self.name!r} takes a {config_class.__name__}, got {type(self.conf).__name__}")
+
+    @classmethod
+    def from_dict(cls, values, where: str = "model") -> "ModelConfig":
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+        name = _coerce(str, values.get("name", cls.name), f"{where}.name")
+        config_class, models = _model_class(name, f"{where}.name").Config, _model_registry()
+        for key, value in values.items():
+            if key in ("name", name) or (key in models and value is None):  # `--set model.cnn=null` drops it
+                continue
+            if key in models:
+                raise ConfigError(f"{where}.{key}: settings of model {key!r}, but {where}.name is {name!r} "
+                                  f"(put them under {where}.{name}, or drop them: --set {where}.{key}=null)")
+            raise ConfigError(f"unknown config key '{where}.{key}' (known: name, {name})")
+        return cls(name, from_dict(config_class, values.get(name) or {}, f"{where}.{name}"))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, self.name: dataclasses.asdict(self.conf)}
+
+    def describe(self) -> str:
+        """'crdnn (cnn_channels [32, 64], ..., dropout 0.15)': every setting, for logs and reports."""
+        return f"{self.name} ({', '.join(f'{k} {v}' for k, v in dataclasses.asdict(self.conf).items())})"
+
+
+def _model_registry() -> dict:
+    from .models import MODELS  # imported here: the models import torch, and nothing of this module
+
+    return MODELS
+
+
+def _model_class(name: str, where: str):
+    models = _model_registry()
+    if name not in models:
+        raise ConfigError(f"{where}: unknown model {name!r} (choose one of {', '.join(models)})")
+    return models[name]
 
 
 @dataclass
@@ -94,7 +141,8 @@ class ExperimentConfig:
 
 
 def from_dict(cls, values: dict, where: str = ""):
-    """Build dataclass `cls` from a (nested) dict, rejecting unknown keys and wrong types."""
+    """Build dataclass `cls` from a (nested) dict, rejecting unknown keys and wrong types.
+    A ValueError from the dataclass's own checks (`__post_init__`) becomes a ConfigError naming `where`."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -105,10 +153,17 @@ def from_dict(cls, values: dict, where: str = ""):
         if key not in fields:
             raise ConfigError(f"unknown config key {name!r} (known: {', '.join(fields)})")
         kwargs[key] = _coerce(hints[key], value, name)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(f"{where or 'config'}: {e}") from None
 
 
 def _coerce(tp, value, name):
+    if hasattr(tp, "from_dict"):  # a section that parses itself (ModelConfig)
+        return tp.from_dict(value, name)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, name)
     origin = typing.get_origin(tp)
@@ -129,11 +184,20 @@ def _coerce(tp, value, name):
         raise ConfigError(f"config key {name!r} expects {getattr(base, '__name__', base)}, got {value!r}")
     if not isinstance(value, base):
         raise ConfigError(f"config key {name!r} expects {getattr(base, '__name__', base)}, got {value!r}")
+    if base is list and typing.get_args(tp):  # list[int]: every item checked
+        return [_coerce(typing.get_args(tp)[0], v, f"{name}[{i}]") for i, v in enumerate(value)]
     return value
 
 
 def to_dict(cfg) -> dict:
-    return dataclasses.asdict(cfg)
+    """The config as plain nested dicts (what config.yaml, checkpoints and training_diff hold)."""
+    if isinstance(cfg, ModelConfig):
+        return cfg.to_dict()
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else copy.deepcopy(value)
+    return out
 
 
 def apply_overrides(values: dict, overrides: list[str]) -> dict:
@@ -146,6 +210,8 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
         node = values
         for k in keys[:-1]:
             node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {k!r} is a value, not a section")
         node[keys[-1]] = yaml.safe_load(raw)
     return values
 
@@ -161,24 +227,75 @@ def read_yaml(path, what: str = "config file"):
 
 
 def load_config(path=None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Defaults <- YAML file <- overrides; validated strictly."""
+    """Defaults <- YAML file <- overrides; validated strictly. The old flat model section is converted."""
     values = read_yaml(path) if path is not None else {}
-    merged = _deep_merge(to_dict(ExperimentConfig()), values)
-    apply_overrides(merged, overrides or [])
+    where = path or "config"
     try:
-        return from_dict(ExperimentConfig, merged)
+        if not isinstance(values, dict):
+            raise ConfigError(f"expected a mapping of sections, got {type(values).__name__}")
+        apply_overrides(values, overrides or [])
+        normalized = normalize_config_dict(values)
+        if normalized is not values:
+            new_form = yaml.safe_dump(normalized["model"], default_flow_style=True, sort_keys=False, width=10**6)
+            log.warning("%s: the model section is in the old flat form, read as model: %s (write it so)",
+                        where, new_form.strip())
+        return from_dict(ExperimentConfig, normalized)
     except ConfigError as e:
-        raise ConfigError(f"{path or 'config'}: {e}") from None
+        raise ConfigError(f"{where}: {e}") from None
 
 
-def _deep_merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for k, v in (extra or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
+# ---- the flat model section of older phonerec (before per-model sections) ----------------------
+# One dataclass for every model, each reading some of its fields (and `time_strides` differently):
+# its defaults, and which fields each model used. Configs and checkpoints of that time are
+# converted by normalize_config_dict; models added since have no flat form.
+FLAT_MODEL_DEFAULTS = {"name": "crdnn", "cnn_channels": [64, 128], "cnn_kernel": 3, "cnn_blocks": 4,
+                       "time_strides": [2, 1], "lstm_hidden": 256, "lstm_layers": 3, "proj_dim": 256,
+                       "dropout": 0.15}
+FLAT_MODEL_USES = {
+    "cnn": ("cnn_channels", "cnn_kernel", "cnn_blocks", "time_strides", "dropout"),
+    "crdnn": ("cnn_channels", "cnn_kernel", "time_strides", "lstm_hidden", "lstm_layers", "proj_dim", "dropout"),
+    "lstm": ("time_strides", "lstm_hidden", "lstm_layers", "dropout"),  # time_strides: frames stacked, by product
+}
+
+
+def normalize_config_dict(values: dict, strict: bool = True) -> dict:
+    """`values` (a config as a dict) with an old flat model section in today's form: the fields the
+    model used go under model.<name> (lstm's time_strides becomes frame_stack, their product);
+    a field it ignored is dropped if it has its old default, else it is a ConfigError (with
+    `strict=False`, for configs stored in checkpoints, it is dropped: it never shaped the weights).
+    Other sections, and a model section already in today's form, are returned as they are."""
+    model = values.get("model")
+    if not isinstance(model, dict):
+        return values
+    flat = {k: v for k, v in model.items() if k in FLAT_MODEL_DEFAULTS and k != "name"}
+    if not flat:
+        return values
+    name = _coerce(str, model.get("name", FLAT_MODEL_DEFAULTS["name"]), "model.name")
+    if name not in FLAT_MODEL_USES:
+        _model_class(name, "model.name")  # an unknown model, else one added after the flat form
+        raise ConfigError(f"model.{next(iter(flat))}: model {name!r} has no flat form: write its settings "
+                          f"as model: {{name: {name}, {name}: {{...}}}}")
+    section, flat_key = {}, {}
+    for key, value in flat.items():
+        if key in FLAT_MODEL_USES[name]:
+            new_key = key
+            if name == "lstm" and key == "time_strides":
+                new_key, value = "frame_stack", math.prod(_coerce(list[int], value, "model.time_strides"))
+            section[new_key], flat_key[new_key] = value, key
+        elif strict and value != FLAT_MODEL_DEFAULTS[key]:
+            settings = ", ".join(f.name for f in dataclasses.fields(_model_class(name, "model.name").Config))
+            raise ConfigError(f"model.{key}: {value!r} is not a setting of model {name!r} (the old flat model "
+                              f"section, which ignored it): remove it, or write the section as "
+                              f"model: {{name: {name}, {name}: {{...}}}} with {name}'s settings ({settings})")
+    given = model.get(name) or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"model.{name}: expected a mapping, got {type(given).__name__}")
+    both = sorted(section.keys() & given.keys())
+    if both:
+        raise ConfigError(f"model.{flat_key[both[0]]} (the old flat form) and model.{name}.{both[0]} are both "
+                          f"given: keep only model.{name}.{both[0]}")
+    rest = {k: v for k, v in model.items() if k not in flat and k != name}
+    return {**values, "model": {**rest, "name": name, name: {**section, **given}}}
 
 
 # Settings that cannot change the trained weights: a difference in them never calls for retraining.

@@ -10,13 +10,22 @@ Experiment directory layout:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from . import checkpoint, distributed
 from .augment import SpecAugment
-from .config import ExperimentConfig, describe_diff, from_dict, save_config, to_dict, training_diff
+from .config import (
+    ExperimentConfig,
+    describe_diff,
+    from_dict,
+    normalize_config_dict,
+    save_config,
+    to_dict,
+    training_diff,
+)
 from .ctc import ctc_loss, greedy_decode, min_frames_needed
 from .data import PhoneDataset, make_loader
 from .features import FeatureCache, check_compatible, load_cmvn
@@ -91,12 +100,29 @@ def references(dataset: PhoneDataset, tokenizer: PhoneTokenizer) -> dict[str, li
     return {u: tokenizer.decode(t.tolist()) for u, t in zip(dataset.utt_ids, dataset.targets)}
 
 
-def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, device=None) -> list[dict]:
-    """Train the configured model on `data_dir`'s train split, pick the best epoch by dev PER.
+@dataclass
+class Training:
+    """Everything `train` runs, built by `build_training`: scripts/benchmark.py times the same objects."""
+    model: torch.nn.Module  # what the trainer steps: `core`, DDP-wrapped under torchrun
+    core: torch.nn.Module  # the bare model
+    optimizer: torch.optim.Optimizer
+    trainer: Trainer
+    train_loader: torch.utils.data.DataLoader  # bucketed, reshuffled every epoch; this rank's share
+    dev_loader: torch.utils.data.DataLoader
+    train_set: PhoneDataset  # without the utterances too short for CTC (`dropped`)
+    dev_set: PhoneDataset
+    dropped: list[str]
+    tokenizer: PhoneTokenizer
+    cmvn: dict
+    dist: distributed.DistInfo
+    extra: dict  # stored in every checkpoint and in model.pt: config, phones, CMVN
 
-    Under `torchrun` (WORLD_SIZE > 1) each process trains on its share of the batches with
-    DDP; every process evaluates dev (so all take the same plateau / early-stop decisions)
-    and rank 0 writes the checkpoints and the model.
+
+def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Training:
+    """Data, model, optimizer and trainer for training `cfg` on `data_dir` into exp_dir/checkpoints.
+
+    The order of the random draws (seed, weights, reseed, batch order) is part of the result:
+    on CPU with a fixed seed a run, and a killed and resumed run, give the same weights.
     """
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
     dist_info = distributed.init(device)
@@ -108,10 +134,10 @@ def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, dev
     dev_set = load_split(data_dir, "dev", cfg, tokenizer, cmvn)
     core = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer)).to(device)
     torch.manual_seed(cfg.train.seed + dist_info.rank)  # same initial weights, per-rank dropout/masks
-    drop_unalignable(train_set, core, "train")
+    dropped = drop_unalignable(train_set, core, "train")
     dev_refs = references(dev_set, tokenizer)
     log.info("model %s: %.2f M parameters, time subsampling %dx, %d output classes (%d phones + blank), "
-             "device %s, %d process(es)", cfg.model.name, count_parameters(core) / 1e6, core.subsampling,
+             "device %s, %d process(es)", cfg.model.describe(), count_parameters(core) / 1e6, core.subsampling,
              len(tokenizer), cfg.data.train_phones, device, dist_info.world_size)
     log.info("train: %d utterances (%d frames), dev: %d utterances", len(train_set), sum(train_set.lengths), len(dev_set))
     train_loader = make_loader(train_set, cfg.data.max_frames, shuffle=True, seed=cfg.train.seed,
@@ -133,17 +159,30 @@ def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, dev
         keep_checkpoints=max(t.keep_checkpoints, t.average), max_bad_steps=t.max_bad_steps,
     )
     extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn}
-    if dist_info.is_main:
-        exp_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, exp_dir / "config.yaml")
     augment = SpecAugment(t.specaugment)
     trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment), trainer_cfg,
                       ckpt_dir=exp_dir / "checkpoints", device=device, evaluate=evaluate, extra=extra,
                       is_main=dist_info.is_main)
-    history = trainer.fit(train_loader, resume=resume)
-    if dist_info.is_main:
+    return Training(model, core, optimizer, trainer, train_loader, dev_loader, train_set, dev_set, dropped,
+                    tokenizer, cmvn, dist_info, extra)
+
+
+def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, device=None) -> list[dict]:
+    """Train the configured model on `data_dir`'s train split, pick the best epoch by dev PER.
+
+    Under `torchrun` (WORLD_SIZE > 1) each process trains on its share of the batches with
+    DDP; every process evaluates dev (so all take the same plateau / early-stop decisions)
+    and rank 0 writes the checkpoints and the model.
+    """
+    exp_dir = Path(exp_dir)
+    run = build_training(cfg, data_dir, exp_dir, device)
+    if run.dist.is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, exp_dir / "config.yaml")
+    history = run.trainer.fit(run.train_loader, resume=resume)
+    if run.dist.is_main:
         write_json(exp_dir / "history.json", history)
-        export_model(trainer, exp_dir, extra, average=t.average)
+        export_model(run.trainer, exp_dir, run.extra, average=cfg.train.average)
     distributed.cleanup()
     return history
 
@@ -172,7 +211,7 @@ def why_retrain(exp_dir, cfg: ExperimentConfig) -> str | None:
     path = Path(exp_dir) / "model.pt"
     if not path.is_file():
         return f"{path} does not exist"
-    trained = checkpoint.load(path).get("config") or {}
+    trained = normalize_config_dict(checkpoint.load(path).get("config") or {}, strict=False)  # older formats
     keys = training_diff(trained, to_dict(cfg))
     return f"{path} was trained with another config: {describe_diff(trained, to_dict(cfg), keys)}" if keys else None
 
@@ -184,7 +223,7 @@ def load_model(exp_or_file, device=None) -> tuple[torch.nn.Module, ExperimentCon
         path = path / "model.pt"
     state = checkpoint.load(path)
     try:
-        cfg = from_dict(ExperimentConfig, state["config"])
+        cfg = from_dict(ExperimentConfig, normalize_config_dict(state["config"], strict=False))
         tokenizer = PhoneTokenizer(state["phones"])
         cmvn = state["cmvn"]
     except Exception as e:

@@ -300,13 +300,14 @@ def _model_info(exp_dir) -> str:
         return ""
     import yaml
 
+    from .config import ConfigError, ModelConfig, normalize_config_dict
+
     c = yaml.safe_load(cfg.read_text()) or {}
-    m, d = c.get("model", {}), c.get("data", {})
-    keys = {"crdnn": ("cnn_channels", "lstm_layers", "lstm_hidden", "proj_dim"), "lstm": ("lstm_layers", "lstm_hidden"),
-            "cnn": ("cnn_channels", "cnn_blocks")}.get(m.get("name"), ())
-    sizes = ", ".join(f"{k} {m[k]}" for k in keys + ("time_strides",) if k in m)
-    return (f"{m.get('name')} ({sizes}), {d.get('train_phones')} output phones, "
-            f"{c.get('train', {}).get('epochs')} epochs")
+    try:  # the model describes its own settings; an older config.yaml is read as today's
+        model = ModelConfig.from_dict(normalize_config_dict(c, strict=False).get("model") or {}).describe()
+    except ConfigError as e:
+        model = f"model settings not readable ({e})"
+    return f"{model}, {c.get('data', {}).get('train_phones')} output phones, {c.get('train', {}).get('epochs')} epochs"
 
 
 def _decoding(d: dict) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, distributed
-from .config import describe_diff, training_diff
+from .config import describe_diff, normalize_config_dict, training_diff
 from .schedule import lr_factor
 
 log = logging.getLogger(__name__)
@@ -128,11 +128,12 @@ class Trainer:
             return False
         snap = checkpoint.load(path, map_location=self.device)
         if "config" in self.extra:  # continuing another experiment's training would mix two configs
-            keys = training_diff(snap.get("config") or {}, self.extra["config"])
+            trained = normalize_config_dict(snap.get("config") or {}, strict=False)  # an older format: as today's
+            keys = training_diff(trained, self.extra["config"])
             if keys:
                 raise checkpoint.CheckpointError(
                     f"{path}: cannot resume, the checkpoint was trained with another config "
-                    f"({describe_diff(snap.get('config') or {}, self.extra['config'], keys)}); "
+                    f"({describe_diff(trained, self.extra['config'], keys)}); "
                     "train from scratch (run.sh --force true) or restore the old config")
         checkpoint.load_weights(self.core, snap["model"], path)
         # how to step (fused, foreach...) belongs to this run, not to the checkpoint: a checkpoint

@@ -1,11 +1,15 @@
 """Acoustic models by name. Each is `forward(feats (N,T,F), feat_lens (N,)) -> (log_probs (N,T',C), out_lens (N,))`
 knows its own time subsampling (`model.subsampling`) and its exact output lengths
-(`model.output_lengths(feat_lens)`, used to drop utterances too short for CTC before training)."""
+(`model.output_lengths(feat_lens)`, used to drop utterances too short for CTC before training).
+
+Adding a model: a module here with the model class and, beside it, its config dataclass (one
+commented field per setting), named by the class attribute `Config`; then one line in MODELS.
+The config file then takes `model: {name: <key>, <key>: {<its settings>}}`.
+"""
 from __future__ import annotations
 
 import torch
 
-from ..config import ModelConfig
 from .cnn import CNNModel
 from .crdnn import CRDNN
 from .lstm import BiLSTMModel
@@ -13,10 +17,9 @@ from .lstm import BiLSTMModel
 MODELS = {"cnn": CNNModel, "lstm": BiLSTMModel, "crdnn": CRDNN}
 
 
-def build_model(cfg: ModelConfig, n_feats: int, n_classes: int) -> torch.nn.Module:
-    if cfg.name not in MODELS:
-        raise ValueError(f"unknown model {cfg.name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[cfg.name](cfg, n_feats, n_classes)
+def build_model(cfg, n_feats: int, n_classes: int) -> torch.nn.Module:
+    """The model `cfg` (a config.ModelConfig) names, with its settings."""
+    return MODELS[cfg.name](cfg.conf, n_feats, n_classes)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -3,11 +3,22 @@ convolutions for subsampling, then residual conv blocks; no recurrence, so it is
 and its receptive field is set by depth and kernel size."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 
-from ..config import ModelConfig
 from .common import conv_out_lens
+
+
+@dataclass
+class CNNConfig:
+    """`model: {name: cnn, cnn: {...}}` in a config file."""
+    cnn_channels: list[int] = field(default_factory=lambda: [64, 128])  # channels of each front conv
+    cnn_kernel: int = 3  # kernel size of every convolution
+    cnn_blocks: int = 4  # residual blocks after the front, as wide as the last front conv
+    time_strides: list[int] = field(default_factory=lambda: [2, 1])  # per front conv; product = subsampling
+    dropout: float = 0.15  # inside each residual block and before the output
 
 
 class ResBlock(nn.Module):
@@ -24,7 +35,9 @@ class ResBlock(nn.Module):
 
 
 class CNNModel(nn.Module):
-    def __init__(self, cfg: ModelConfig, n_feats: int, n_classes: int):
+    Config = CNNConfig
+
+    def __init__(self, cfg: CNNConfig, n_feats: int, n_classes: int):
         super().__init__()
         k, ch = cfg.cnn_kernel, cfg.cnn_channels[-1]
         front, in_ch = [], n_feats
@@ -43,6 +56,6 @@ class CNNModel(nn.Module):
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
         x = feats.transpose(1, 2)  # (N, F, T)
         for layer in self.front:
-            x = layer(x)
-        x = self.out(self.blocks(x))  # (N, C, T')
-        return x.transpose(1, 2).float().log_softmax(-1), self.output_lengths(feat_lens)
+            x = layer(x)  # (N, C, T / stride)
+        x = self.out(self.blocks(x))  # (N, classes, T')
+        return x.transpose(1, 2).float().log_softmax(-1), self.output_lengths(feat_lens)  # (N, T', classes)

@@ -1,20 +1,36 @@
 """Deep bidirectional LSTM CTC model (Graves et al. 2013 style), optional frame stacking.
 
-Stacking `prod(time_strides)` consecutive frames subsamples time cheaply before the LSTM.
+Stacking `frame_stack` consecutive frames into one subsamples time cheaply before the LSTM.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..config import ModelConfig
 from .common import BiLSTM
 
 
+@dataclass
+class LSTMConfig:
+    """`model: {name: lstm, lstm: {...}}` in a config file."""
+    frame_stack: int = 2  # consecutive frames stacked into one LSTM input (= the time subsampling)
+    lstm_hidden: int = 256  # units per direction
+    lstm_layers: int = 3  # stacked bidirectional layers
+    dropout: float = 0.15  # between LSTM layers and before the output
+
+    def __post_init__(self):
+        if self.frame_stack < 1:
+            raise ValueError(f"frame_stack must be >= 1, got {self.frame_stack}")
+
+
 class BiLSTMModel(nn.Module):
-    def __init__(self, cfg: ModelConfig, n_feats: int, n_classes: int):
+    Config = LSTMConfig
+
+    def __init__(self, cfg: LSTMConfig, n_feats: int, n_classes: int):
         super().__init__()
-        self.subsampling = int(torch.tensor(list(cfg.time_strides) or [1]).prod())
+        self.subsampling = cfg.frame_stack
         self.rnn = BiLSTM(n_feats * self.subsampling, cfg.lstm_hidden, cfg.lstm_layers, cfg.dropout)
         self.dropout = nn.Dropout(cfg.dropout)
         self.out = nn.Linear(self.rnn.out_dim, n_classes)
