@@ -41,3 +41,69 @@ def copy_tree(src: Path, dst: Path, *, lowercase=False, riff=False, wav_suffix=N
 
 def write_riff(path: Path, n_samples: int, sr: int = 16000) -> None:
     sf.write(path, np.zeros(n_samples, dtype=np.int16), sr, subtype="PCM_16", format="WAV")
+
+
+def export_tiny_model(exp_dir: Path) -> Path:
+    """exp_dir/model.pt of a tiny untrained CRDNN (48 phones, 80 mels), written as training writes it:
+    the Trainer saves an epoch checkpoint (no batches, so no update) and experiment.export_model
+    turns best.pt into model.pt, so a change of the checkpoint format reaches the tests."""
+    import torch
+
+    from phonerec.config import ExperimentConfig, ModelConfig, to_dict
+    from phonerec.models import build_model
+    from phonerec.models.crdnn import CRDNNConfig
+    from phonerec.phones import PhoneTokenizer
+
+    cfg = ExperimentConfig()
+    cfg.model = ModelConfig("crdnn", CRDNNConfig(cnn_channels=[4, 4], time_strides=[2, 1], lstm_hidden=8,
+                                                 lstm_layers=1, proj_dim=8))
+    tok = PhoneTokenizer.for_set(48)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.features.n_mels, len(tok))
+    cmvn = {"mean": [0.0] * cfg.features.n_mels, "std": [1.0] * cfg.features.n_mels}
+    return export_untrained(model, {"config": to_dict(cfg), "phones": tok.phones, "cmvn": cmvn}, exp_dir)
+
+
+def export_untrained(model, extra: dict, exp_dir: Path) -> Path:
+    """exp_dir/model.pt of `model`'s weights as training writes it: the Trainer saves an epoch
+    checkpoint (no batches, so no update) and experiment.export_model turns best.pt into model.pt."""
+    import torch
+
+    from phonerec.experiment import export_model
+    from phonerec.trainer import Trainer, TrainerConfig
+
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.0), None,
+                      TrainerConfig(epochs=1, lr=0.0, monitor="dev_per"), ckpt_dir=exp_dir / "checkpoints",
+                      evaluate=lambda m: {"dev_per": 100.0}, extra=extra)
+    trainer.fit([])
+    return export_model(trainer, exp_dir, extra)
+
+
+# A small CNN that learns phones on the session corpus in seconds (see test_learning.py for its figures).
+LEARNING_MODEL = ["model.name=cnn", "model.cnn.cnn_channels=[96,96]", "model.cnn.cnn_blocks=3",
+                  "model.cnn.time_strides=[2,1]", "model.cnn.dropout=0.0"]
+LEARNING_TRAIN = ["train.epochs=25", "train.lr=3e-3", "train.schedule=constant", "train.warmup_steps=20",
+                  "data.max_frames=1500"]
+
+
+@pytest.fixture(scope="session")
+def trained_model(timit_tree, tmp_path_factory) -> tuple[Path, Path]:
+    """(data dir, exp dir) of the real path on the session corpus: prepare -> features -> train
+    (LEARNING_MODEL, one thread) -> greedy decode of the test split. Do not modify: copy it."""
+    import torch
+
+    from phonerec.commands import decode, features, prepare, train
+
+    work = tmp_path_factory.mktemp("learning")
+    data, exp = work / "data", work / "exp"
+    assert prepare.main(["--timit", str(timit_tree), "--out", str(data / "manifests")]) == 0
+    assert features.main(["--data", str(data)]) == 0
+    overrides = [x for item in LEARNING_MODEL + LEARNING_TRAIN for x in ("--set", item)]
+    threads = torch.get_num_threads()
+    try:  # one thread: reproducible, and on a shared 2-core machine faster than two
+        assert train.main(["--data", str(data), "--exp", str(exp), "--device", "cpu", "--threads", "1",
+                           *overrides]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert decode.main(["--exp", str(exp), "--data", str(data), "--splits", "test", "--device", "cpu"]) == 0
+    return data, exp

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import export_untrained
 
 from phonerec.ctc import align, beam_search_decode, greedy_decode, min_frames_needed, prefix_beam_search
 
@@ -93,6 +94,34 @@ def test_beam_beats_greedy_by_summing_paths():
     assert prefix_beam_search(lp, beam=8)[0] == [1]
 
 
+def test_pruning_small_beams_miss_the_best_labelling_wider_beams_find_it():
+    # blank 0, a 1, b 2. The exact best labelling (sum over all 3^4 paths) is [a, b]; reaching it
+    # needs the "a" and "a b" states that a beam of 1, 2 or 3 prunes away after the first frames:
+    # beam 1 (greedy: _ b b b) says [b], beams 2 and 3 say [b, a], beams >= 4 find [a, b].
+    p = [[0.67, 0.27, 0.06], [0.14, 0.32, 0.54], [0.12, 0.43, 0.45], [0.02, 0.41, 0.57]]
+    lp = _log(p)
+    best, best_score = _exact_best(lp)
+    assert best == (1, 2)
+    assert math.exp(best_score) == pytest.approx(0.248835, abs=1e-5)  # P([a, b]), checked by the brute force
+    for beam, wrong in ((1, [2]), (2, [2, 1]), (3, [2, 1])):
+        ids, score = prefix_beam_search(lp, beam=beam)
+        assert ids == wrong, beam  # pruning changed the answer...
+        assert score < best_score - 0.2, beam  # ...to a less likely one (the exact runner-up is 0.28 below)
+    for beam in (4, 5, 8, 16, 100):
+        ids, score = prefix_beam_search(lp, beam=beam)
+        assert tuple(ids) == best, beam
+        if beam < 16:  # the right answer, but some of its paths were pruned: a lower bound of its mass
+            assert score <= best_score + 1e-5, beam
+        else:  # wide enough to keep every state: the exact mass
+            assert score == pytest.approx(best_score, abs=1e-5), beam
+    # the batch API prunes the same way, utterance by utterance (second one padded)
+    batch = torch.from_numpy(np.stack([lp, np.concatenate([lp[:3], _log([[0.9, 0.05, 0.05]])])]))
+    lens = torch.tensor([4, 3])
+    exact_short = list(_exact_best(lp[:3])[0])
+    assert beam_search_decode(batch, lens, beam=2) == [[2, 1], prefix_beam_search(lp[:3], beam=2)[0]]
+    assert beam_search_decode(batch, lens, beam=8) == [[1, 2], exact_short]
+
+
 def test_lm_and_insertion_bonus_change_the_answer():
     # Frame 2 is ambiguous between a (1) and b (2); the LM strongly prefers b after a.
     lp = _log([[0.05, 0.9, 0.05], [0.5, 0.26, 0.24], [0.9, 0.05, 0.05]])
@@ -138,25 +167,26 @@ def test_align_spans_are_ordered_and_cover_the_tokens():
 
 # --- decoding whole splits (phonerec.decoding, scripts/decode.py) ---------------------------------
 
+
+
 def _tiny_experiment(tmp_path):
     """A tiny untrained model in exp/, random cached features and manifests for train/dev/test in data/."""
     import json
 
-    from phonerec import checkpoint
     from phonerec.config import ExperimentConfig, ModelConfig, to_dict
     from phonerec.features import FeatureCache, _cache_config
     from phonerec.models import build_model
+    from phonerec.models.cnn import CNNConfig
     from phonerec.phones import PhoneTokenizer
 
     cfg = ExperimentConfig()
-    cfg.model = ModelConfig(name="cnn", cnn_channels=[8, 8], time_strides=[2, 1], cnn_blocks=1)  # fast on CPU
+    cfg.model = ModelConfig("cnn", CNNConfig(cnn_channels=[8, 8], time_strides=[2, 1], cnn_blocks=1))  # fast on CPU
     tok = PhoneTokenizer.for_set(48)
     torch.manual_seed(0)
     model = build_model(cfg.model, cfg.features.n_mels, len(tok))
     cmvn = {"mean": [0.0] * 80, "std": [1.0] * 80}
     exp, data = tmp_path / "exp", tmp_path / "data"
-    checkpoint.save({"model": model.state_dict(), "source": "test", "config": to_dict(cfg), "phones": tok.phones,
-                     "cmvn": cmvn}, exp / "model.pt")
+    export_untrained(model, {"config": to_dict(cfg), "phones": tok.phones, "cmvn": cmvn}, exp)
     (data / "manifests").mkdir(parents=True)
     for split, n in (("train", 6), ("dev", 4), ("test", 3)):
         utts = [f"spk{k}_{split}{k}" for k in range(n)]
@@ -174,8 +204,8 @@ def test_decode_script_greedy_default_and_tuning(tmp_path):
     import sys
     from pathlib import Path
 
-    from phonerec.experiment import decode_loader, load_model, load_split
     from phonerec.data import make_loader
+    from phonerec.experiment import decode_loader, load_model, load_split
     from phonerec.scoring import read_hyp_file
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))

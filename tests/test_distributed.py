@@ -1,4 +1,11 @@
-"""DDP with 2 processes on CPU (gloo): the first step matches one process on the global batch."""
+"""DDP with 2 processes on CPU (gloo): one step equals one process on the global batch.
+
+Plain SGD without clipping, so the update is exactly -lr * gradient: DDP must average the
+ranks' gradients (the mean of the shard losses is the global-batch loss). Summing them would
+double the update, skipping the all-reduce would leave each rank with its own shard's update;
+both fail the comparison below. (AdamW normalises the gradient scale away and clipping caps
+it, so neither could tell mean from sum.)
+"""
 import os
 import socket
 
@@ -10,9 +17,11 @@ from phonerec.config import ModelConfig
 from phonerec.data import collate
 from phonerec.experiment import ctc_step
 from phonerec.models import build_model
+from phonerec.models.lstm import LSTMConfig
 from phonerec.trainer import Trainer, TrainerConfig
 
-CFG = ModelConfig(name="lstm", lstm_hidden=16, lstm_layers=1, time_strides=[1], dropout=0.0)
+CFG = ModelConfig("lstm", LSTMConfig(frame_stack=1, lstm_hidden=16, lstm_layers=1, dropout=0.0))
+LR = 1.0
 
 
 def _items(n=4, seed=0):
@@ -24,20 +33,38 @@ def _items(n=4, seed=0):
     return out
 
 
+def _model():
+    torch.manual_seed(0)
+    return build_model(CFG, 8, 6)
+
+
+def _weights(model):
+    return {k: v.detach().clone() for k, v in distributed.unwrap(model).state_dict().items()}
+
+
+def _sgd_step_by_hand(batch):
+    """(initial weights, weights after w - LR * grad of the batch loss), computed without the Trainer."""
+    model = _model()
+    w0 = _weights(model)
+    ctc_step(model, batch).backward()
+    grads = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
+    return w0, {k: w0[k] - LR * grads[k] if k in grads else w0[k] for k in w0}
+
+
 def _train_one_step(model, batch, ckpt_dir, is_main=True):
-    cfg = TrainerConfig(epochs=1, lr=1e-2, grad_clip=1.0, monitor="train_loss", keep_checkpoints=1)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    cfg = TrainerConfig(epochs=1, lr=LR, grad_clip=0.0, monitor="train_loss", keep_checkpoints=1)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
     trainer = Trainer(model, opt, ctc_step, cfg, ckpt_dir=ckpt_dir, is_main=is_main)
     history = trainer.fit([batch])
-    return history[0]["train_loss"], {k: v.detach().clone() for k, v in distributed.unwrap(model).state_dict().items()}
+    return history[0]["train_loss"], _weights(model)
 
 
 def _worker(rank, port, ckpt_dir, results):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
+    torch.set_num_threads(1)
     info = distributed.init("cpu")
-    torch.manual_seed(0)
-    model = distributed.wrap(build_model(CFG, 8, 6), info)
+    model = distributed.wrap(_model(), info)
     items = _items()
     shard = collate(items[2 * rank : 2 * rank + 2])  # each rank: half of the global batch
     loss, weights = _train_one_step(model, shard, ckpt_dir, is_main=info.is_main)
@@ -51,16 +78,29 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_ddp_first_step_matches_single_process(tmp_path):
+def _max_diff(a, b):
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+def test_ddp_step_averages_gradients_over_ranks(tmp_path):
+    items = _items()
+    w0, expected = _sgd_step_by_hand(collate(items))
+    # the three candidate results must be far apart, or the comparison below proves nothing
+    doubled = {k: w0[k] + 2 * (expected[k] - w0[k]) for k in w0}  # what summing the gradients gives
+    shard_only = [_sgd_step_by_hand(collate(items[2 * r : 2 * r + 2]))[1] for r in (0, 1)]  # no all-reduce
+    assert _max_diff(expected, w0) > 1e-2
+    assert _max_diff(expected, doubled) > 1e-2
+    assert min(_max_diff(expected, s) for s in shard_only) > 1e-3
+
     torch.manual_seed(0)
-    single = build_model(CFG, 8, 6)
-    loss, weights = _train_one_step(single, collate(_items()), tmp_path / "single")
+    single_loss, single_weights = _train_one_step(_model(), collate(items), tmp_path / "single")
+    assert _max_diff(single_weights, expected) < 1e-5  # the Trainer's SGD step is w - lr * grad
 
     results = mp.Manager().dict()
     mp.spawn(_worker, args=(_free_port(), tmp_path / "ddp", results), nprocs=2, join=True)
     losses = [results[r][0] for r in (0, 1)]
-    assert abs(sum(losses) / 2 - loss) < 1e-5  # mean of the shard losses == global-batch loss
-    for k, v in weights.items():  # averaged gradients == global-batch gradient: same update
-        assert torch.allclose(results[0][1][k], v, atol=1e-6), k
+    assert abs(sum(losses) / 2 - single_loss) < 1e-5  # mean of the shard losses == global-batch loss
+    for k in expected:  # averaged gradients == global-batch gradient: the same SGD update
+        assert torch.allclose(results[0][1][k], expected[k], rtol=0, atol=1e-5), k
         assert torch.equal(results[0][1][k], results[1][1][k]), k
     assert (tmp_path / "ddp" / "last.pt").exists()  # rank 0 wrote the checkpoint

@@ -7,7 +7,7 @@ import torch
 
 from phonerec.augment import SpecAugment
 from phonerec.config import FeatureConfig, SpecAugmentConfig
-from phonerec.features import FeatureCache, FeatureError, check_compatible, compute_cmvn, extract, normalize
+from phonerec.features import Fbank, FeatureCache, FeatureError, check_compatible, compute_cmvn, extract, normalize
 
 
 @pytest.fixture
@@ -34,6 +34,43 @@ def test_fbank_frames_and_cache_round_trip(manifest, tmp_path):
     check_compatible(back, cfg, "c.pt")
     with pytest.raises(FeatureError, match="n_mels"):
         check_compatible(back, FeatureConfig(n_mels=40), "c.pt")
+
+
+def _mel_centres(cfg: FeatureConfig) -> np.ndarray:
+    """Centre frequency (Hz) of each of the n_mels triangular filters: n_mels + 2 points equally
+    spaced on the HTK mel scale, mel(f) = 2595 log10(1 + f / 700), from 0 Hz to Nyquist
+    (torchaudio's MelSpectrogram defaults); filter k peaks at point k + 1."""
+    mel = 2595 * np.log10(1 + cfg.sample_rate / 2 / 700)
+    return (700 * (10 ** (np.linspace(0, mel, cfg.n_mels + 2) / 2595) - 1))[1:-1]
+
+
+def _tone(freq, seconds=0.5, amplitude=0.5, sr=16000, start=0.0):
+    t = np.arange(int(sr * seconds)) / sr
+    return torch.tensor(np.where(t >= start, amplitude * np.sin(2 * np.pi * freq * t), 0.0), dtype=torch.float32)
+
+
+@pytest.mark.parametrize("k", [15, 30, 45, 60, 75])
+def test_pure_tone_peaks_in_its_mel_bin(k):
+    cfg = FeatureConfig()
+    centres = _mel_centres(cfg)
+    fbank = Fbank(cfg)
+    x = fbank(_tone(centres[k]))  # (frames, n_mels)
+    assert x.shape == (1 + 8000 // 160, cfg.n_mels)
+    peak = x[2:-2].argmax(1)  # every frame whose window lies inside the tone
+    assert peak.tolist() == [k] * len(peak), f"{centres[k]:.1f} Hz should peak in mel bin {k}"
+    # log of the *power*: twice the amplitude is 4x the power, + log 4 in every bin it dominates
+    louder = fbank(_tone(centres[k], amplitude=1.0))
+    assert (louder[2:-2, k] - x[2:-2, k]).tolist() == pytest.approx([math.log(4)] * len(peak), abs=1e-3)
+
+
+def test_tone_onset_is_at_the_frame_it_starts_in():
+    # frame t is centred on sample 160 t with a 400-sample window: a tone from sample 4000
+    # (frame 25) is absent from frames <= 23 and fills the window of frames >= 27
+    cfg = FeatureConfig()
+    k = 40
+    x = Fbank(cfg)(_tone(_mel_centres(cfg)[k], start=0.25))[:, k]
+    assert x[:24].max() < x[27:].min() - 10
+    assert x[27:-2].max() - x[27:-2].min() < 0.5
 
 
 def test_speed_perturbation_lengths(manifest):
@@ -65,9 +102,25 @@ def test_specaugment_keeps_shape_and_masks_bands():
     x = torch.ones(4, 200, 80)
     y = aug(x)
     assert y.shape == x.shape
-    for i in range(4):  # masked bins are whole frequency columns / time rows, at most 2 x 10 each
-        zero_cols = (y[i] == 0).all(0).sum().item()
-        zero_rows = (y[i] == 0).all(1).sum().item()
-        assert 0 <= zero_cols <= 20 and 0 <= zero_rows <= 20
+    col_sets = set()
+    for i in range(4):  # every zero lies in a masked frequency column or time row, at most 2 x 10 each
+        cols, rows = (y[i] == 0).all(0), (y[i] == 0).all(1)
+        assert torch.equal(y[i] == 0, cols[None, :] | rows[:, None])
+        assert cols.sum().item() <= 20 and rows.sum().item() <= 20
+        col_sets.add(tuple(cols.tolist()))
+    assert len(col_sets) > 1  # masks are drawn per utterance
     assert (y == 0).any() and (y == 1).any()
     assert torch.equal(SpecAugment(SpecAugmentConfig())(x), x)  # disabled: identity
+
+
+@pytest.mark.parametrize("axis", ["freq", "time"])
+def test_specaugment_masks_the_axis_it_is_asked_to(axis):
+    torch.manual_seed(0)
+    cfg = SpecAugmentConfig(freq_masks=3, freq_width=20) if axis == "freq" else SpecAugmentConfig(time_masks=3, time_width=20)
+    y = SpecAugment(cfg)(torch.ones(8, 200, 80))
+    zero_cols = (y == 0).all(1).sum().item()  # (N, F): whole mel bins masked
+    zero_rows = (y == 0).all(2).sum().item()  # (N, T): whole frames masked
+    if axis == "freq":
+        assert zero_cols > 0 and zero_rows == 0
+    else:
+        assert zero_rows > 0 and zero_cols == 0

@@ -29,6 +29,28 @@ def test_add_k_matches_hand_counts():
     assert lm.prob("a", "<s>") == pytest.approx((3 + 0.5) / (4 + 0.5 * 5))
 
 
+def test_witten_bell_matches_hand_computed_probabilities():
+    # Interpolated Witten-Bell, for history h and next token w (a phone or </s>):
+    #     P(w | h) = (c(h, w) + T(h) * P_uni(w)) / (c(h) + T(h))
+    # c(h, w): bigram count, c(h) = sum_w c(h, w), T(h): number of distinct w seen after h.
+    # Lower order: add-one unigram over the 5 outcomes {a, b, c, d, </s>} of the 13 bigram tokens,
+    #     P_uni(w) = (c(w) + 1) / (13 + 5), c(w) = times w is the *second* token of a bigram.
+    # An unseen history (c(h) = 0) gets P_uni itself.
+    # Bigrams of SENTS: <s> a, a b, b a, a </s> | <s> b, b b, b </s> | <s> a, a </s> | <s> a, a c, c b, b </s>
+    #     c(. , a) = 4, c(. , b) = 4, c(. , c) = 1, c(. , d) = 0, c(. , </s>) = 4: 13 tokens
+    #     after a: b 1, </s> 2, c 1 -> c(a) = 4, T(a) = 3;  after <s>: a 3, b 1 -> c(<s>) = 4, T(<s>) = 2
+    lm = BigramLM.estimate(SENTS, PHONES, "witten_bell")
+    uni = {"a": 5 / 18, "b": 5 / 18, "c": 2 / 18, "d": 1 / 18, EOS: 5 / 18}
+    assert lm.prob("b", "a") == pytest.approx((1 + 3 * uni["b"]) / (4 + 3), rel=1e-12)  # = 11/42
+    assert lm.prob("b", "a") == pytest.approx(11 / 42, rel=1e-12)
+    assert lm.prob(EOS, "a") == pytest.approx((2 + 3 * uni[EOS]) / 7, rel=1e-12)  # seen twice
+    assert lm.prob("d", "a") == pytest.approx(3 * uni["d"] / 7, rel=1e-12)  # = 1/42: unseen after a
+    assert lm.prob("a", "<s>") == pytest.approx((3 + 2 * uni["a"]) / (4 + 2), rel=1e-12)
+    assert lm.prob("c", "<s>") == pytest.approx(2 * uni["c"] / 6, rel=1e-12)
+    for w, p in uni.items():  # d never occurs as a history: pure unigram
+        assert lm.prob(w, "d") == pytest.approx(p, rel=1e-12)
+
+
 def test_witten_bell_backs_off_to_unigram_for_unseen_history():
     lm = BigramLM.estimate(SENTS, PHONES, "witten_bell")
     unigram = [lm.prob(w, "d") for w in PHONES + [EOS]]

@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -54,10 +53,11 @@ def recipe_run(timit_tree, tiny_config, tmp_path_factory):
 def test_recipe_end_to_end_outputs_are_consistent(recipe_run):
     work, out, _, _ = recipe_run
     exp = work / "exp"
-    assert "dev PER" in out.stdout and "test PER" in out.stdout
+    assert "dev PER" in out.stdout and "test PER" in out.stdout and "[sil_merged]" in out.stdout
     for split in ("dev", "test"):
         per = json.loads((exp / f"decode_{split}" / "per.json").read_text())
-        assert set(per) == {"per", "sub", "del", "ins", "n_ref", "n_utts"}
+        assert per["convention"] == "sil_merged" and per["sil_optional"]["convention"] == "sil_optional"
+        assert per["sil_optional"]["n_utts"] == per["n_utts"] and per["utterances"]["utterances"] == per["n_utts"]
         manifest = json.loads((work / "data" / "manifests" / f"{split}.json").read_text())
         hyps = {}
         for line in (exp / f"decode_{split}" / "hyp.txt").read_text().splitlines():
@@ -128,31 +128,99 @@ def test_decode_stage_reruns_when_the_method_changes(recipe_run, tmp_path):
     assert "up to date, skipped" in stdout and info["method"] == "beam"
 
 
-def test_kill_during_training_then_resume_matches_straight_run(recipe_run, tiny_config, tmp_path):
-    work, _, _, _ = recipe_run
-    data = work / "data"
-    train = [sys.executable, str(REPO / "scripts" / "train.py"), "--config", str(tiny_config), "--data", str(data),
-             "--device", "cpu", "--set", "train.epochs=4"]
-    straight = subprocess.run(train + ["--exp", str(tmp_path / "straight")], capture_output=True, text=True, timeout=300)
-    assert straight.returncode == 0, straight.stderr[-2000:]
+# scripts/train.py, run with a hook that SIGKILLs the process at a known point of epoch 3:
+# "step": right after the first optimizer step of epoch 3 (mid-epoch, the model has moved on from
+# the last checkpoint); "save": halfway through writing epoch 3's last.pt (half its bytes on disk:
+# a non-atomic save would leave a truncated last.pt). Before dying it writes where it was to a file.
+KILL_HOOK = """
+import io, json, os, runpy, signal, sys
+import torch
+from phonerec.trainer import Trainer
 
-    exp = tmp_path / "killed"
-    proc = subprocess.Popen(train + ["--exp", str(exp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not (exp / "checkpoints" / "epoch-2.pt").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.3)  # now inside epoch 3 (or writing its checkpoint)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (exp / "model.pt").exists()  # it did not finish
+where, marker = sys.argv[1], sys.argv[2]
+KILL_EPOCH = 3
+
+
+def die(**info):
+    with open(marker, "w") as f:
+        json.dump(info, f)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+step = Trainer.train_step
+
+
+def train_step(self, batch, total_steps):
+    out = step(self, batch, total_steps)
+    if where == "step" and self.state.epoch == KILL_EPOCH - 1:
+        die(where=where, epochs_done=self.state.epoch, step=self.state.step)
+    return out
+
+
+save = torch.save
+
+
+def half_save(obj, f, *args, **kwargs):
+    epoch = obj.get("trainer", {}).get("epoch") if isinstance(obj, dict) else None
+    name = os.path.basename(f) if isinstance(f, (str, os.PathLike)) else ""
+    if where == "save" and epoch == KILL_EPOCH and "last.pt" in name:  # last.pt or its temporary
+        buf = io.BytesIO()
+        save(obj, buf, *args, **kwargs)
+        with open(f, "wb") as out:
+            out.write(buf.getvalue()[: buf.tell() // 2])
+            out.flush()
+            os.fsync(out.fileno())
+        die(where=where, epochs_done=epoch, file=name)
+    return save(obj, f, *args, **kwargs)
+
+
+Trainer.train_step, torch.save = train_step, half_save
+sys.argv = sys.argv[3:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="module")
+def straight_run(recipe_run, tiny_config, tmp_path_factory):
+    work, _, _, _ = recipe_run
+    train = [sys.executable, str(REPO / "scripts" / "train.py"), "--config", str(tiny_config),
+             "--data", str(work / "data"), "--device", "cpu", "--set", "train.epochs=4"]
+    exp = tmp_path_factory.mktemp("straight")
+    out = subprocess.run(train + ["--exp", str(exp)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return train, torch.load(exp / "checkpoints" / "last.pt", weights_only=False)
+
+
+@pytest.mark.parametrize("where", ["step", "save"])
+def test_kill_during_training_then_resume_matches_straight_run(straight_run, tmp_path, where):
+    train, final = straight_run
+    steps_per_epoch = final["trainer"]["step"] // 4
+    assert steps_per_epoch >= 2  # so that "after the first step" is inside the epoch
+
+    exp, marker = tmp_path / "killed", tmp_path / "kill_point.json"
+    (tmp_path / "kill_hook.py").write_text(KILL_HOOK)
+    killed = subprocess.run([sys.executable, str(tmp_path / "kill_hook.py"), where, str(marker)] + train[1:]
+                            + ["--exp", str(exp)], capture_output=True, text=True, timeout=300)
+    # it really was killed where we meant, and left no finished model behind
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    point = json.loads(marker.read_text())
+    assert point["where"] == where and point["epochs_done"] == (2 if where == "step" else 3)
+    if where == "step":
+        assert point["step"] == 2 * steps_per_epoch + 1
+    assert not (exp / "model.pt").exists() and not (exp / "history.json").exists()
+    last = torch.load(exp / "checkpoints" / "last.pt", weights_only=False)  # a truncated last.pt fails here
+    assert last["trainer"]["epoch"] == 2  # the last complete checkpoint is epoch 2's
+    assert any(not torch.equal(last["model"][k], final["model"][k]) for k in final["model"])
+
     resumed = subprocess.run(train + ["--exp", str(exp), "--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resumed from" in resumed.stderr
-    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=False)
+    assert "resumed from" in resumed.stderr and "after epoch 2" in resumed.stderr
     b = torch.load(exp / "checkpoints" / "last.pt", weights_only=False)
-    assert a["trainer"]["epoch"] == b["trainer"]["epoch"] == 4
-    for k in a["model"]:
-        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert b["trainer"]["epoch"] == final["trainer"]["epoch"] == 4
+    assert b["trainer"]["step"] == final["trainer"]["step"]
+    for k in final["model"]:
+        assert torch.equal(final["model"][k], b["model"][k]), k
+    assert (exp / "model.pt").is_file()
 
 
 def test_corrupt_checkpoint_gives_one_line_error(recipe_run, tmp_path):
@@ -178,3 +246,26 @@ def test_torchrun_two_processes_train(recipe_run, tiny_config, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "2 process(es)" in out.stderr
     assert (exp / "model.pt").is_file() and len(json.loads((exp / "history.json").read_text())) == 1
+
+
+def test_changed_config_retrains_and_resume_refuses_another_config(recipe_run, tmp_path):
+    """A model trained with another config is not up to date; --resume names the keys that differ."""
+    work, _, cmd, env = recipe_run
+    shutil.copytree(work / "exp", tmp_path / "exp")
+    config = Path(cmd[cmd.index("--config") + 1])
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(config.read_text().replace("lr: 3e-3", "lr: 2e-3") + "decode:\n  beam: 4\n")
+    cmd = [c.replace(str(work / "exp"), str(tmp_path / "exp")) for c in cmd] + ["--stage", "3", "--stop-stage", "3"]
+
+    def run(config_file, *extra):
+        args = cmd[:cmd.index("--config") + 1] + [str(config_file)] + cmd[cmd.index("--config") + 2:]
+        return subprocess.run(args + list(extra), cwd=RECIPE, env=env, capture_output=True, text=True, timeout=300)
+
+    out = run(changed)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "trained with another config: train.lr 0.003 -> 0.002" in out.stdout and "stage 3: train" in out.stdout
+    assert "decode" not in out.stdout.split("another config:")[1].splitlines()[0]  # decoding settings never retrain
+    assert "up to date, skipped" in run(changed).stdout
+    refused = run(config, "--resume", "true")
+    assert refused.returncode != 0
+    assert "cannot resume" in refused.stderr and "train.lr 0.002 -> 0.003" in refused.stderr, refused.stderr

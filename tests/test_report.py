@@ -4,18 +4,28 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import export_untrained
 
-from phonerec import checkpoint
 from phonerec.config import ExperimentConfig, ModelConfig, save_config, to_dict
 from phonerec.models import build_model
+from phonerec.models.crdnn import CRDNNConfig
 from phonerec.phones import PhoneTokenizer, fold
-from phonerec.report import (fold_segments, pick_examples, plot_confusion, plot_history, plot_utterance,
-                             reference_segments, write_report)
+from phonerec.report import (
+    fold_segments,
+    pick_examples,
+    plot_confusion,
+    plot_history,
+    plot_utterance,
+    reference_segments,
+    write_report,
+)
 from phonerec.scoring import analyze, score, write_hyp_file, write_score, write_summary
 
 PNG = b"\x89PNG\r\n\x1a\n"
 HISTORY = [{"epoch": e, "train_loss": 3.0 / e, "dev_loss": 3.2 / e + 0.1, "dev_per": 80.0 / e + 10, "lr": 1e-3,
             "seconds": 12.0} for e in range(1, 6)]
+
+
 
 
 def _is_png(path):
@@ -54,13 +64,13 @@ def experiment(tmp_path):
     """exp/ with history, a tiny model and scored dev/test decodes; data/ with a manifest and wavs."""
     exp, data = tmp_path / "exp" / "tiny", tmp_path / "data"
     cfg = ExperimentConfig()
-    cfg.model = ModelConfig(name="crdnn", cnn_channels=[4, 4], time_strides=[2, 1], lstm_hidden=8, lstm_layers=1,
-                            proj_dim=8)
+    cfg.model = ModelConfig("crdnn", CRDNNConfig(cnn_channels=[4, 4], time_strides=[2, 1], lstm_hidden=8,
+                                                 lstm_layers=1, proj_dim=8))
     tok = PhoneTokenizer.for_set(48)
     torch.manual_seed(0)
     model = build_model(cfg.model, 80, len(tok))
-    checkpoint.save({"model": model.state_dict(), "source": "test", "config": to_dict(cfg), "phones": tok.phones,
-                     "cmvn": {"mean": [0.0] * 80, "std": [1.0] * 80}}, exp / "model.pt")
+    export_untrained(model, {"config": to_dict(cfg), "phones": tok.phones,
+                              "cmvn": {"mean": [0.0] * 80, "std": [1.0] * 80}}, exp)
     save_config(cfg, exp / "config.yaml")
     (exp / "history.json").write_text(json.dumps(HISTORY))
     rng = np.random.default_rng(0)

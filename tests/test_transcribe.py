@@ -6,15 +6,21 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import export_tiny_model
 
-from phonerec import checkpoint
-from phonerec.config import DecodeConfig, ExperimentConfig, ModelConfig, to_dict
-from phonerec.models import build_model
-from phonerec.phones import PHONES_61, PhoneTokenizer
+from phonerec.config import DecodeConfig
+from phonerec.phones import PHONES_61
 from phonerec.textgrid import format_phn, format_textgrid, parse_textgrid, read_textgrid
 from phonerec.timit import CorpusError, read_phn
-from phonerec.transcribe import (Transcriber, Transcript, TranscribeError, expand_inputs, format_transcript,
-                                 frame_segments, output_path)
+from phonerec.transcribe import (
+    TranscribeError,
+    Transcriber,
+    Transcript,
+    expand_inputs,
+    format_transcript,
+    frame_segments,
+    output_path,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import transcribe as transcribe_script  # noqa: E402
@@ -22,17 +28,9 @@ import transcribe as transcribe_script  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """A tiny untrained CRDNN saved the way experiment.export_model does."""
+    """A tiny untrained CRDNN, exported by experiment.export_model."""
     d = tmp_path_factory.mktemp("exp")
-    cfg = ExperimentConfig()
-    cfg.model = ModelConfig(name="crdnn", cnn_channels=[4, 4], time_strides=[2, 1], lstm_hidden=8, lstm_layers=1,
-                            proj_dim=8)
-    tok = PhoneTokenizer.for_set(48)
-    torch.manual_seed(0)
-    model = build_model(cfg.model, cfg.features.n_mels, len(tok))
-    cmvn = {"mean": [0.0] * cfg.features.n_mels, "std": [1.0] * cfg.features.n_mels}
-    checkpoint.save({"model": model.state_dict(), "source": "test", "config": to_dict(cfg), "phones": tok.phones,
-                     "cmvn": cmvn}, d / "model.pt")
+    export_tiny_model(d)
     return d
 
 
