@@ -1,5 +1,4 @@
 import gzip
-import importlib.util
 import logging
 import pickle
 import struct
@@ -300,9 +299,8 @@ def test_unknown_setting_is_an_error():
 # ---- command line -------------------------------------------------------------------------
 @pytest.fixture
 def cli():
-    spec = importlib.util.spec_from_file_location("smoke_cli", ROOT / "scripts" / "smoke.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from phonerec.commands import smoke as module  # `phonerec smoke`, scripts/smoke.py
+
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield module

@@ -1,5 +1,4 @@
 """Synthetic TIMIT generator: plan, phone sequences, files on disk, determinism, CLI."""
-import importlib.util
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -24,6 +23,7 @@ from phonerec.synth import (
     write_speaker,
     write_sphere,
 )
+from phonerec.timit import standard_speaker_list
 
 REPO = Path(__file__).resolve().parents[1]
 CLOSURE = {"b": "bcl", "d": "dcl", "g": "gcl", "p": "pcl", "t": "tcl", "k": "kcl", "ch": "tcl", "jh": "dcl"}
@@ -31,10 +31,9 @@ PATH_RE = re.compile(r"(TRAIN|TEST)/DR([1-8])/([FM][A-Z]{3}\d)/(SA[12]|SX\d+|SI\
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location("make_synthetic_timit", REPO / "scripts" / "make_synthetic_timit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from phonerec.commands import synth as command  # `phonerec synth`, scripts/make_synthetic_timit.py
+
+    return command
 
 
 def _read_list(path):
@@ -56,8 +55,8 @@ def plan():
 def test_constants_match_project_files():
     column1 = [line.split()[0] for line in (REPO / "src/phonerec/resources/phones.60-48-39.map").read_text().splitlines() if line.strip()]
     assert list(PHONES_61) == column1 and len(set(PHONES_61)) == 61
-    assert list(CORE_TEST_SPEAKERS) == _read_list(REPO / "recipes/timit/conf/core_test_spk.list")
-    assert list(DEV_SPEAKERS) == _read_list(REPO / "recipes/timit/conf/dev_spk.list")
+    assert list(CORE_TEST_SPEAKERS) == _read_list(standard_speaker_list("core_test"))
+    assert list(DEV_SPEAKERS) == _read_list(standard_speaker_list("dev"))
 
 
 def test_plan_speakers(plan):

@@ -4,12 +4,11 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from conftest import copy_tree, write_riff
-from phonerec.timit import CorpusError, find_timit_root, prepare, read_speaker_list
 
-CONF = Path(__file__).resolve().parents[1] / "recipes" / "timit" / "conf"
-DEV, CORE = read_speaker_list(CONF / "dev_spk.list"), read_speaker_list(CONF / "core_test_spk.list")
+from phonerec.timit import CorpusError, find_timit_root, prepare, read_speaker_list, standard_speaker_list
+
+DEV, CORE = read_speaker_list(standard_speaker_list("dev")), read_speaker_list(standard_speaker_list("core_test"))
 KEYS = {"wav", "duration", "spk_id", "phn", "wrd", "ground_truth_phn_ends"}
 
 
@@ -180,8 +179,8 @@ def test_prepare_script_writes_manifests_and_skipped_list(timit_tree, tmp_path):
 
     root, stem = _broken_copy(timit_tree, tmp_path, lambda s: s.with_suffix(".PHN").write_text(""))
     out = tmp_path / "manifests"
-    args = ["--timit", str(root), "--out", str(out), "--dev-spk", str(CONF / "dev_spk.list"),
-            "--test-spk", str(CONF / "core_test_spk.list")]
+    args = ["--timit", str(root), "--out", str(out), "--dev-spk", str(standard_speaker_list("dev")),
+            "--test-spk", str(standard_speaker_list("core_test"))]
     assert prepare_script.main(args) == 1 and not out.exists()  # nothing half-written
     assert prepare_script.main(args + ["--skip-bad"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["counts.json", "dev.json", "skipped.txt", "test.json", "train.json"]
@@ -241,8 +240,8 @@ def test_prepare_script_writes_counts(timit_tree, tmp_path):
     stem = _eval_stem(root, "dev")
     stem.with_suffix(".WAV").write_text("not audio")
     out = tmp_path / "manifests"
-    args = ["--timit", str(root), "--out", str(out), "--dev-spk", str(CONF / "dev_spk.list"),
-            "--test-spk", str(CONF / "core_test_spk.list"), "--skip-bad"]
+    args = ["--timit", str(root), "--out", str(out), "--dev-spk", str(standard_speaker_list("dev")),
+            "--test-spk", str(standard_speaker_list("core_test")), "--skip-bad"]
     assert prepare_script.main(args) == 1 and not out.exists()
     assert prepare_script.main(args + ["--allow-incomplete-test"]) == 0
     assert json.loads((out / "counts.json").read_text()) == {

@@ -11,10 +11,9 @@ import pytest
 import soundfile as sf
 
 from phonerec.synth import write_sphere
-from phonerec.timit import prepare, read_speaker_list
+from phonerec.timit import prepare, read_speaker_list, standard_speaker_list
 
-CONF = Path(__file__).resolve().parents[1] / "recipes" / "timit" / "conf"
-DEV, CORE = read_speaker_list(CONF / "dev_spk.list"), read_speaker_list(CONF / "core_test_spk.list")
+DEV, CORE = read_speaker_list(standard_speaker_list("dev")), read_speaker_list(standard_speaker_list("core_test"))
 TRAIN_PER_DR = (38, 76, 76, 68, 70, 35, 77, 22)  # 462 speakers, as on the LDC disc
 TEST_PER_DR = (11, 26, 26, 32, 28, 11, 23, 11)  # 168
 UTTS = ("SA1", "SA2", "SI1001", "SI1002", "SI1003", "SX11", "SX12", "SX13", "SX14", "SX15")

@@ -14,8 +14,8 @@ timit=""                       # TIMIT root; empty: generate the synthetic corpu
 config=""                      # default: conf/crdnn.yaml with --timit, conf/crdnn_quick.yaml without
 exp=""                         # experiment name (default: the config's file name)
 data=data                      # manifests and features go here
-dev_spk=conf/dev_spk.list
-test_spk=conf/core_test_spk.list
+dev_spk=""                     # speaker lists; empty: the standard dev (50) and core test (24) lists
+test_spk=""                    #   packaged with phonerec (src/phonerec/resources/)
 test_set=core                  # core (192 utts on TIMIT) or full (1344)
 skip_bad=false                 # leave out bad TRAIN utterances (listed in data/manifests/skipped.txt)
 allow_incomplete_test=false    # also leave out bad dev/test utterances (counted in per.json); else an error
@@ -63,13 +63,14 @@ if [ -z "$timit" ]; then
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  corpus="$(abspath "$timit") test_set=$test_set dev=$(abspath "$dev_spk") test=$(abspath "$test_spk") skip_bad=$skip_bad allow_incomplete_test=$allow_incomplete_test"
+  corpus="$(abspath "$timit") test_set=$test_set dev=${dev_spk:+$(abspath "$dev_spk")} test=${test_spk:+$(abspath "$test_spk")} skip_bad=$skip_bad allow_incomplete_test=$allow_incomplete_test"
   if done_or_forced "$data/manifests/test.json" || stamp_differs "$data/manifests/inputs.txt" "$corpus"; then
     log "stage 1: prepare $timit -> $data/manifests/{train,dev,test}.json"
     opts=(); [ "$skip_bad" = true ] && opts+=(--skip-bad)
+    [ -n "$dev_spk" ] && opts+=(--dev-spk "$dev_spk")
+    [ -n "$test_spk" ] && opts+=(--test-spk "$test_spk")
     [ "$allow_incomplete_test" = true ] && opts+=(--allow-incomplete-test)
-    $python $scripts/prepare.py --timit "$timit" --out "$data/manifests" --dev-spk "$dev_spk" \
-      --test-spk "$test_spk" --test-set "$test_set" "${opts[@]}"
+    $python $scripts/prepare.py --timit "$timit" --out "$data/manifests" --test-set "$test_set" "${opts[@]}"
     echo "$corpus" > "$data/manifests/inputs.txt"
   else
     log "stage 1: $data/manifests is up to date, skipped"

@@ -23,7 +23,6 @@ import jiwer
 from .fileio import write_json, write_text
 from .phones import PHONES_39, fold
 
-
 DEFAULT_CONVENTION = "sil_merged"
 CONVENTIONS = {
     "sil_merged": "39 phones (Lee & Hon 1989), q deleted, sil scored as a phone, consecutive sil merged "

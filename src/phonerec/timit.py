@@ -12,6 +12,7 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from .audio import SAMPLE_RATE, AudioError, audio_info
@@ -217,6 +218,14 @@ def manifest_row(utt: Utterance) -> dict:
         "wrd": " ".join(read_words(utt.wrd)),
         "ground_truth_phn_ends": " ".join(str(s[1]) for s in segments),
     }
+
+
+def standard_speaker_list(name: str) -> Path:
+    """The packaged standard list: "dev" (Halberstadt's 50 speakers, as Kaldi and SpeechBrain) or
+    "core_test" (the 24-speaker core test set)."""
+    if name not in ("dev", "core_test"):
+        raise ValueError(f"no standard speaker list {name!r}; use 'dev' or 'core_test'")
+    return Path(str(resources.files("phonerec").joinpath(f"resources/{name}_spk.list")))
 
 
 def read_speaker_list(path) -> list[str]:

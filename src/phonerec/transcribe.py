@@ -29,7 +29,7 @@ from .textgrid import format_phn, format_textgrid
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".sph", ".nist", ".ogg", ".aif", ".aiff")
+AUDIO_SUFFIXES = (".wav", ".flac", ".sph", ".nist", ".ogg", ".mp3", ".aif", ".aiff")
 LIST_SUFFIXES = (".txt", ".lst", ".list", ".scp")
 FORMATS = ("text", "json", "phn", "textgrid")
 EXTENSIONS = {"text": ".txt", "json": ".json", "phn": ".phn", "textgrid": ".TextGrid"}
@@ -48,6 +48,27 @@ class Transcript:
     sample_rate: int
     segments: list[tuple[float, float, str]] | None = None  # (start, end, phone) in seconds
     confidence: list[float] = field(default_factory=list)  # per phone: max posterior over its frames
+
+    def to_dict(self) -> dict:
+        """{file, duration, phones[, segments: [{phone, start, end, confidence}]]} (JSON-ready)."""
+        d = {"file": self.path, "duration": round(self.duration, 4), "phones": self.phones}
+        if self.segments is not None:
+            d["segments"] = [{"phone": p, "start": round(s, 4), "end": round(e, 4), "confidence": c}
+                             for (s, e, p), c in zip(self.segments, self.confidence or [None] * len(self.segments))]
+        return d
+
+    def to_textgrid(self) -> str:
+        """Praat TextGrid with one `phones` tier (needs timestamps)."""
+        return format_textgrid({"phones": self._needs_segments("textgrid")}, self.duration)
+
+    def to_phn(self) -> str:
+        """TIMIT .phn lines (start and end in 16 kHz samples; needs timestamps)."""
+        return format_phn(self._needs_segments("phn"), 16000)
+
+    def _needs_segments(self, fmt: str) -> list:
+        if self.segments is None:
+            raise ValueError(f"format {fmt!r} needs timestamps")
+        return self.segments
 
 
 def frame_segments(spans: list[tuple[int, int]], phones: list[str], frame_s: float,
@@ -89,10 +110,16 @@ class Transcriber:
 
     def log_probs(self, wave: torch.Tensor) -> np.ndarray:
         """(T', C) log posteriors of a mono waveform at the model's sample rate."""
+        return self.log_probs_batch([wave])[0]
+
+    def log_probs_batch(self, waves: list[torch.Tensor]) -> list[np.ndarray]:
+        """One padded forward pass over several mono waveforms -> their (T'_i, C) log posteriors."""
+        feats = [normalize(self.fbank(w), self.cmvn) for w in waves]  # each (T_i, F)
+        lens = torch.tensor([f.shape[0] for f in feats])
         with torch.no_grad():
-            feats = normalize(self.fbank(wave), self.cmvn)[None].to(self.device)
-            lp, lens = self.model(feats, torch.tensor([feats.shape[1]]))
-        return lp[0, : int(lens[0])].float().cpu().numpy()
+            x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(self.device)  # (N, T, F)
+            lp, out_lens = self.model(x, lens)  # (N, T', C), (N,)
+        return [lp[i, :n].float().cpu().numpy() for i, n in enumerate(out_lens.tolist())]
 
     def load(self, path) -> torch.Tensor:
         """Mono waveform at the model's rate, or TranscribeError with the reason."""
@@ -116,9 +143,12 @@ class Transcriber:
         return self.transcribe_wave(self.load(path), str(path), timestamps)
 
     def transcribe_wave(self, wave: torch.Tensor, name: str = "", timestamps: bool = False) -> Transcript:
-        lp = self.log_probs(wave)
+        return self.transcript(self.log_probs(wave), len(wave), name, timestamps)
+
+    def transcript(self, lp: np.ndarray, n_samples: int, name: str = "", timestamps: bool = False) -> Transcript:
+        """Decode (T', C) log posteriors of an `n_samples` waveform into a Transcript."""
         ids = search(lp, self.decode, self.lm_matrix)
-        t = Transcript(name, self.tokenizer.decode(ids), len(wave) / self.sample_rate, self.sample_rate)
+        t = Transcript(name, self.tokenizer.decode(ids), n_samples / self.sample_rate, self.sample_rate)
         if timestamps:
             spans = align(lp, ids)
             t.segments = frame_segments(spans, t.phones, self.frame_s, t.duration)
@@ -171,17 +201,11 @@ def format_transcript(t: Transcript, fmt: str) -> str:
             return f"{t.path}: {' '.join(t.phones)}\n"
         return f"{t.path}:\n" + "".join(f"{s:8.3f} {e:8.3f}  {p}\n" for s, e, p in t.segments)
     if fmt == "json":
-        d = {"file": t.path, "duration": round(t.duration, 4), "phones": t.phones}
-        if t.segments is not None:
-            d["segments"] = [{"phone": p, "start": round(s, 4), "end": round(e, 4), "confidence": c}
-                             for (s, e, p), c in zip(t.segments, t.confidence or [None] * len(t.segments))]
-        return json.dumps(d) + "\n"
-    if t.segments is None:
-        raise ValueError(f"format {fmt!r} needs timestamps")
+        return json.dumps(t.to_dict()) + "\n"
     if fmt == "phn":
-        return format_phn(t.segments, 16000)
+        return t.to_phn()
     if fmt == "textgrid":
-        return format_textgrid({"phones": t.segments}, t.duration)
+        return t.to_textgrid()
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 

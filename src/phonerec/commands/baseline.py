@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Trivial baselines for the recipe README: what a recognizer that ignores the audio scores.
 
 majority: every utterance is the train set's most frequent 39-phone, repeated as many times as
@@ -12,10 +11,9 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from phonerec.cli import run
-from phonerec.manifest import read_manifest
-from phonerec.phones import fold
-from phonerec.scoring import score
+from ..manifest import read_manifest
+from ..phones import fold
+from ..scoring import score
 
 
 def main(argv=None) -> int:
@@ -39,6 +37,3 @@ def main(argv=None) -> int:
             print(f"{split} {name} baseline PER {score(refs, hyps)[0].per:.2f} %")
     return 0
 
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: feature extraction speed, training throughput and decoding real-time factor.
 
 Corpus (one of):
@@ -14,9 +13,10 @@ Corpus (one of):
 Figures:
   features   seconds of audio / wall seconds (x real time) of `features.extract` on the train
              split (audio read + log-mel; with speed perturbation every copy counts), on CPU;
-  train      steady-state training as `experiment.train` builds it (tokenizer, PhoneDataset,
-             make_loader with data.max_frames, AdamW, SpecAugment, `experiment.ctc_step`, bf16
-             autocast on CUDA, gradient clipping, the trainer's non-finite check): --warmup steps
+  train      steady-state optimizer steps (`Trainer.train_step`) of the very objects that
+             `experiment.train` trains, made by the same `experiment.build_training` (data, model,
+             bucketed loader, AdamW, SpecAugment, CTC, bf16 autocast on CUDA, gradient
+             clipping, the trainer's non-finite check): --warmup steps
              are skipped, then --steps steps (or a whole epoch with --epoch) are timed. Input
              frames/s, utterances/s, s/step, epoch time estimated from frames/s (measured with
              --epoch), padding ratio of the bucketed batches over a whole epoch (padded frames /
@@ -48,25 +48,20 @@ from pathlib import Path
 
 import torch
 
-from phonerec.augment import SpecAugment
-from phonerec.cli import run
-from phonerec.config import ConfigError, ExperimentConfig, load_config
-from phonerec.ctc import greedy_decode
-from phonerec.data import PhoneDataset, make_loader
-from phonerec.experiment import ctc_step, drop_unalignable, load_split
-from phonerec.features import FeatureError, compute_cmvn, extract, load_cmvn, save_cmvn
-from phonerec.fileio import write_json
-from phonerec.logs import setup_logging
-from phonerec.manifest import ManifestError, read_manifest, write_manifest
-from phonerec.models import build_model, count_parameters
-from phonerec.phones import PhoneTokenizer
-from phonerec.timit import CorpusError, prepare, read_speaker_list
-from phonerec.trainer import Trainer, TrainerConfig, adamw, move_to
+from ..config import ConfigError, ExperimentConfig, load_config
+from ..ctc import greedy_decode
+from ..data import PhoneDataset, make_loader
+from ..experiment import build_training
+from ..features import FeatureError, compute_cmvn, extract, save_cmvn
+from ..fileio import write_json
+from ..logs import setup_logging
+from ..manifest import ManifestError, read_manifest, write_manifest
+from ..models import count_parameters
+from ..timit import CorpusError, prepare, read_speaker_list, standard_speaker_list
+from ..trainer import move_to
 
 log = logging.getLogger("benchmark")
 
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "recipes" / "timit" / "conf"
 MIB = 2**20
 
 
@@ -114,7 +109,7 @@ def build_corpus(a, cfg: ExperimentConfig, work: Path) -> tuple[Path, dict, dict
     features into work/data. Returns (data dir, corpus figures, feature-extraction figures)."""
     corpus: dict = {}
     if a.synthetic is not None:
-        from phonerec.synth import generate_corpus
+        from ..synth import generate_corpus
 
         root, marker = work / "TIMIT", work / "synthetic.json"
         wanted = {"train_speakers_per_dr": a.synthetic, "seed": a.synth_seed}
@@ -191,24 +186,12 @@ def padding_ratio(loader, lengths: list[int]) -> tuple[float, int, int]:
 
 
 def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> tuple[dict, torch.nn.Module, PhoneDataset]:
-    """Build everything as `experiment.train` does, then time steady-state optimizer steps."""
-    t = cfg.train
-    torch.manual_seed(t.seed)
-    tokenizer = PhoneTokenizer.for_set(cfg.data.train_phones)
-    cmvn = load_cmvn(data / "fbank" / "cmvn.json")
-    train_set = load_split(data, "train", cfg, tokenizer, cmvn)
-    dev_set = load_split(data, "dev", cfg, tokenizer, cmvn)
-    model = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer)).to(device)
-    torch.manual_seed(t.seed)  # experiment.train reseeds with seed + rank here (one process: rank 0)
-    dropped = drop_unalignable(train_set, model, "train")
-    loader = make_loader(train_set, cfg.data.max_frames, shuffle=True, seed=t.seed, num_workers=cfg.data.num_workers)
-    optimizer = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    augment = SpecAugment(t.specaugment)
-    total_steps = t.epochs * len(loader)
-    trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment),
-                      TrainerConfig(epochs=t.epochs, lr=t.lr, schedule=t.schedule, warmup_steps=t.warmup_steps,
-                                    grad_clip=t.grad_clip, amp=t.amp),
-                      ckpt_dir=Path(tempfile.gettempdir()), device=device)
+    """Build everything with `experiment.build_training` (what training runs), then time
+    steady-state optimizer steps."""
+    training = build_training(cfg, data, tempfile.gettempdir(), device)  # writes nothing: fit() is not called
+    model, trainer, loader, train_set = training.core, training.trainer, training.train_loader, training.train_set
+    device = training.dist.device
+    total_steps = cfg.train.epochs * len(loader)
     use_amp = trainer.use_amp
 
     skipped = torch.zeros((), dtype=torch.long, device=device)
@@ -260,9 +243,10 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
     out = {
         "device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "threads": torch.get_num_threads(), "amp_bf16": use_amp, "model": cfg.model.name,
+        "model_settings": cfg.model.describe(),
         "parameters": count_parameters(model), "subsampling": model.subsampling,
         "max_frames": cfg.data.max_frames, "num_workers": cfg.data.num_workers,
-        "train_utterances": len(train_set), "dropped_unalignable": len(dropped),
+        "train_utterances": len(train_set), "dropped_unalignable": len(training.dropped),
         "warmup_steps": a.warmup, "steps": n_steps, "skipped_steps": int(skipped), "full_epoch": bool(a.epoch),
         "frames": frames, "padded_frames": padded, "utterances": utts, "seconds": _round(seconds, 6),
         "frames_per_s": _round(fps, 2), "audio_seconds_per_s": _round(fps * hop_s, 3),
@@ -272,7 +256,7 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
         "padding_ratio": _round(ratio, 5), "peak_memory_mib": _round(peak, 1), "peak_memory_kind": peak_kind,
         "peak_rss_before_training_mib": _round(rss_before, 1),
     }
-    return out, model, dev_set
+    return out, model, training.dev_set
 
 
 # ---- decoding -------------------------------------------------------------------------------
@@ -395,7 +379,7 @@ def format_report(r: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="experiment YAML, e.g. recipes/timit/conf/crdnn.yaml")
-    p.add_argument("--set", action="append", default=[], help="override, e.g. model.lstm_hidden=32 (repeatable)")
+    p.add_argument("--set", action="append", default=[], help="override, e.g. model.crdnn.lstm_hidden=32 (repeatable)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="data folder with manifests/ and fbank/ (as the recipe's data/)")
     src.add_argument("--synthetic", type=int, metavar="N",
@@ -405,8 +389,8 @@ def main(argv=None) -> int:
     p.add_argument("--work", help="folder for the generated corpus, manifests and features (default: a temporary "
                                   "folder, removed at the end); a corpus generated there with the same N and seed is reused")
     p.add_argument("--synth-seed", type=int, default=0, help="seed of the synthetic corpus")
-    p.add_argument("--dev-spk", default=str(CONF / "dev_spk.list"), help="dev speaker list")
-    p.add_argument("--test-spk", default=str(CONF / "core_test_spk.list"), help="core test speaker list")
+    p.add_argument("--dev-spk", default=standard_speaker_list("dev"), help="dev speaker list")
+    p.add_argument("--test-spk", default=standard_speaker_list("core_test"), help="core test speaker list")
     p.add_argument("--feature-utts", type=int, default=300,
                    help="with --data: train utterances to time feature extraction on (0: all)")
     p.add_argument("--steps", type=int, default=20, help="timed training steps")
@@ -471,6 +455,3 @@ def main(argv=None) -> int:
         log.info("wrote %s", a.json)
     return 0
 
-
-if __name__ == "__main__":
-    run(main)

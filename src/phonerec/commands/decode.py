@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage decode: exp/<name>/model.pt + cached features -> exp/<name>/decode_<split>/hyp.txt + decode.json.
 
 Greedy by default. Beam search with the phone bigram LM (estimated once from the train
@@ -11,14 +10,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from phonerec.checkpoint import CheckpointError
-from phonerec.cli import run
-from phonerec.config import ConfigError
-from phonerec.decoding import GRID_BONUSES, GRID_LM_WEIGHTS, decode_experiment
-from phonerec.features import FeatureError
-from phonerec.lm import LMError
-from phonerec.logs import setup_logging
-from phonerec.manifest import ManifestError
+from ..checkpoint import CheckpointError
+from ..config import ConfigError
+from ..decoding import GRID_BONUSES, GRID_LM_WEIGHTS, decode_experiment
+from ..features import FeatureError
+from ..lm import LMError
+from ..logs import setup_logging
+from ..manifest import ManifestError
 
 log = logging.getLogger("decode")
 
@@ -51,6 +49,3 @@ def main(argv=None) -> int:
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage features: data/manifests/<split>.json -> data/fbank/<split>.pt + cmvn.json (train only)."""
 from __future__ import annotations
 
@@ -9,11 +8,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from phonerec.cli import run
-from phonerec.config import ConfigError, load_config
-from phonerec.features import compute_cmvn, extract, save_cmvn
-from phonerec.logs import setup_logging
-from phonerec.manifest import ManifestError, read_manifest
+from ..config import ConfigError, load_config
+from ..features import compute_cmvn, extract, save_cmvn
+from ..logs import setup_logging
+from ..manifest import ManifestError, read_manifest
 
 log = logging.getLogger("features")
 
@@ -52,6 +50,3 @@ def main(argv=None) -> int:
             log.info("global CMVN from the train frames -> %s", out / "cmvn.json")
     return 0
 
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage prepare: TIMIT tree -> data/manifests/{train,dev,test}.json (SpeechBrain schema).
 
 Also writes counts.json ({split: {"utterances", "expected", "skipped": [utt_id]}}) so that
@@ -9,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-from phonerec.fileio import write_json, write_text
-from phonerec.logs import setup_logging
-from phonerec.manifest import write_manifest
-from phonerec.timit import CorpusError, prepare, read_speaker_list
+from ..fileio import write_json, write_text
+from ..logs import setup_logging
+from ..manifest import write_manifest
+from ..timit import CorpusError, prepare, read_speaker_list, standard_speaker_list
 
 log = logging.getLogger("prepare")
 
@@ -24,8 +22,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--timit", required=True, help="TIMIT root (the folder holding TRAIN and TEST, or above it)")
     p.add_argument("--out", required=True, help="manifest folder, e.g. data/manifests")
-    p.add_argument("--dev-spk", required=True, help="dev speaker list (50 speakers on real TIMIT)")
-    p.add_argument("--test-spk", required=True, help="core test speaker list (24 speakers)")
+    p.add_argument("--dev-spk", default=standard_speaker_list("dev"),
+                   help="dev speaker list (default: the standard 50 speakers, packaged with phonerec)")
+    p.add_argument("--test-spk", default=standard_speaker_list("core_test"),
+                   help="test speaker list (default: the standard 24-speaker core test set, packaged)")
     p.add_argument("--test-set", choices=("core", "full"), default="core", help="core: 192 utts; full: all 1344 TEST utts (dev speakers included)")
     p.add_argument("--keep-sa", action="store_true", help="keep the SA1/SA2 sentences (excluded by convention)")
     p.add_argument("--skip-bad", action="store_true", help="leave out bad train utterances (listed in skipped.txt) instead of stopping")
@@ -56,6 +56,3 @@ def main(argv=None) -> int:
     log.info("wrote %s", ", ".join(f"{s}: {len(r)}" for s, r in manifests.items()))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

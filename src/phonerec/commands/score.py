@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage score: decode_<split>/hyp.txt + manifest references -> per.json, per_utt.txt, and the
 sclite-style summary.txt / summary.json (per speaker, per phone, confusions); all on 39 phones,
 under the default convention (sil merged, SpeechBrain's), with Kaldi s5's optional-silence PER
@@ -11,10 +10,9 @@ import json
 import logging
 from pathlib import Path
 
-from phonerec.cli import run
-from phonerec.logs import setup_logging
-from phonerec.manifest import ManifestError, read_manifest
-from phonerec.scoring import analyze, read_hyp_file, score, write_score, write_summary
+from ..logs import setup_logging
+from ..manifest import ManifestError, read_manifest
+from ..scoring import analyze, read_hyp_file, score, write_score, write_summary
 
 log = logging.getLogger("score")
 
@@ -46,7 +44,7 @@ def main(argv=None) -> int:
         print(f"{split} {result.line()}  | {optional_sil.convention}: PER {optional_sil.per:.2f} %  "
               f"-> {decode_dir / 'per.json'}, summary.txt")
     if a.report:
-        from phonerec.report import write_report
+        from ..report import write_report
 
         print(f"report -> {write_report(a.exp, a.data, a.splits, a.examples, a.device)}")
     return 0
@@ -59,6 +57,3 @@ def split_counts(data: Path, split: str) -> dict:
         return {}
     return {"utterances": json.loads(path.read_text()).get(split, {})}
 
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Smoke test of the trainer: fit a small CNN on MNIST or CIFAR-10 and print the test accuracy.
 
 Without --data it runs on a generated look-alike (no files, no download), which checks the
@@ -12,11 +11,10 @@ from pathlib import Path
 
 import torch
 
-from phonerec.checkpoint import CheckpointError
-from phonerec.cli import run
-from phonerec.logs import setup_logging
-from phonerec.smoke import TASKS, SmokeDataError, run_smoke
-from phonerec.trainer import TrainingError
+from ..checkpoint import CheckpointError
+from ..logs import setup_logging
+from ..smoke import TASKS, SmokeDataError, run_smoke
+from ..trainer import TrainingError
 
 log = logging.getLogger("smoke")
 
@@ -48,6 +46,3 @@ def main(argv=None) -> int:
           f"{res['seconds']:.1f} s) on {res['source']}")
     return 0
 
-
-if __name__ == "__main__":
-    run(main)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage 0: write the synthetic TIMIT corpus (LDC layout, SPHERE audio) into --out.
 
 The corpus is built in a temporary sibling folder and renamed into place only when
@@ -13,9 +12,8 @@ import shutil
 import time
 from pathlib import Path
 
-from phonerec.cli import run
-from phonerec.logs import setup_logging
-from phonerec.synth import generate_corpus
+from ..logs import setup_logging
+from ..synth import generate_corpus
 
 log = logging.getLogger("make_synthetic_timit")
 
@@ -64,6 +62,3 @@ def main(argv=None) -> int:
              summary["seconds"] / 3600, time.perf_counter() - t0)
     return 0
 
-
-if __name__ == "__main__":
-    run(main)

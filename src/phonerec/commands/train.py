@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage train: cached features + config -> exp/<name>/model.pt (best dev PER), checkpoints, history."""
 from __future__ import annotations
 
@@ -8,14 +7,13 @@ from pathlib import Path
 
 import torch
 
-from phonerec.checkpoint import CheckpointError
-from phonerec.cli import run
-from phonerec.config import ConfigError, load_config
-from phonerec.experiment import train, why_retrain
-from phonerec.features import FeatureError
-from phonerec.logs import setup_logging
-from phonerec.manifest import ManifestError
-from phonerec.trainer import TrainingError
+from ..checkpoint import CheckpointError
+from ..config import ConfigError, load_config
+from ..experiment import train, why_retrain
+from ..features import FeatureError
+from ..logs import setup_logging
+from ..manifest import ManifestError
+from ..trainer import TrainingError
 
 log = logging.getLogger("train")
 
@@ -59,6 +57,3 @@ def check(a) -> int:
         print(reason)
     return 1 if reason else 0
 
-
-if __name__ == "__main__":
-    run(main)

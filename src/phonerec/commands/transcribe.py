@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Transcribe audio files into phones with a trained model.
 
   transcribe.py --model exp/crdnn a.wav b.flac some_folder/ list.txt
@@ -13,13 +12,12 @@ import argparse
 import logging
 import sys
 
-from phonerec.checkpoint import CheckpointError
-from phonerec.cli import run
-from phonerec.config import ConfigError
-from phonerec.fileio import write_text
-from phonerec.lm import LMError
-from phonerec.logs import setup_logging
-from phonerec.transcribe import FORMATS, TranscribeError, Transcriber, expand_inputs, format_transcript, output_path
+from ..checkpoint import CheckpointError
+from ..config import ConfigError
+from ..fileio import write_text
+from ..lm import LMError
+from ..logs import setup_logging
+from ..transcribe import FORMATS, TranscribeError, Transcriber, expand_inputs, format_transcript, output_path
 
 log = logging.getLogger("transcribe")
 
@@ -67,6 +65,3 @@ def main(argv=None) -> int:
         print(f"{failed} of {len(inputs) + len(problems)} input(s) failed", file=sys.stderr)
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    run(main)

@@ -1,0 +1,83 @@
+"""The Python entry point: two lines from a trained model folder to phones with times.
+
+    from phonerec import Recognizer
+    r = Recognizer.load("recipes/timit/exp/crdnn_quick")          # folder or model.pt, CPU or CUDA
+    r.transcribe("a.wav").phones                                   # or (waveform, sample_rate), or lists
+
+model.pt carries the config, the phone set and the CMVN statistics, so nothing else is needed
+(SpeechBrain's EncoderASR lost TIMIT's label encoder this way: its issue #1446).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import dsp
+from .transcribe import MIN_SECONDS, TranscribeError, Transcriber, Transcript
+
+
+class Recognizer:
+    """A trained phone recognizer: `transcribe` files or waveforms, one or many (batched)."""
+
+    def __init__(self, transcriber: Transcriber):
+        self._t = transcriber
+
+    @classmethod
+    def load(cls, model, device: str | None = None, **decode) -> "Recognizer":
+        """Load an experiment folder or model file. `device`: "cpu", "cuda"... (default: cuda when
+        available). `decode`: method="beam", beam=16, lm_weight=..., insertion_bonus=... (default:
+        the model's own settings); CheckpointError for a missing or foreign model file."""
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return cls(Transcriber(model, device, overrides=decode))
+
+    @property
+    def phones(self) -> list[str]:
+        """The phone set the model outputs (48 or 61 TIMIT phones)."""
+        return list(self._t.tokenizer.phones)
+
+    @property
+    def sample_rate(self) -> int:
+        return self._t.sample_rate
+
+    def transcribe(self, audio, sample_rate: int | None = None, *, timestamps: bool = True,
+                   batch_size: int = 16) -> Transcript | list[Transcript]:
+        """Phones (and, with `timestamps`, start/end seconds and a confidence per phone).
+
+        `audio`: a path, a waveform (1-D, or (channels, samples)) with its `sample_rate`, or a list
+        of either; a list gives a list, decoded `batch_size` at a time in one padded forward pass.
+        An unreadable, empty or too short input raises TranscribeError naming it, as the CLI does.
+        """
+        single = not isinstance(audio, (list, tuple))
+        items = [audio] if single else list(audio)
+        waves = [self._wave(x, sample_rate, k) for k, x in enumerate(items)]
+        order = sorted(range(len(waves)), key=lambda k: len(waves[k][0]))  # similar lengths pad little
+        out: list[Transcript | None] = [None] * len(waves)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for k, lp in zip(chunk, self._t.log_probs_batch([waves[k][0] for k in chunk])):
+                wave, name = waves[k]
+                out[k] = self._t.transcript(lp, len(wave), name, timestamps)
+        return out[0] if single else out
+
+    def _wave(self, x, sample_rate, index: int) -> tuple[torch.Tensor, str]:
+        """(mono waveform at the model's rate, name) of a path or an array."""
+        if isinstance(x, (str, Path)):
+            return self._t.load(x), str(x)
+        name = f"<waveform {index}>"
+        if sample_rate is None:
+            raise TranscribeError(f"{name}: a waveform needs its sample_rate")
+        wave = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x, dtype=torch.float32)
+        if wave.dim() == 2:
+            wave = wave.mean(0)  # (channels, samples) -> down-mix
+        if wave.dim() != 1:
+            raise TranscribeError(f"{name}: expected (samples,) or (channels, samples), got shape {tuple(wave.shape)}")
+        if sample_rate != self.sample_rate:
+            wave = dsp.resample(wave, sample_rate, self.sample_rate)
+        if not torch.isfinite(wave).all():
+            raise TranscribeError(f"{name}: audio contains NaN or infinite samples")
+        if len(wave) < MIN_SECONDS * self.sample_rate:
+            raise TranscribeError(f"{name}: too short ({len(wave) / self.sample_rate:.3f} s; "
+                                  f"at least {MIN_SECONDS:.3f} s needed)")
+        return wave, name

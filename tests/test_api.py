@@ -1,0 +1,89 @@
+"""The Python API: Recognizer.load(...).transcribe(...) on the small model the session trains."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from phonerec import Recognizer
+from phonerec.textgrid import parse_textgrid
+from phonerec.transcribe import TranscribeError
+
+
+@pytest.fixture(scope="module")
+def trained(trained_model):
+    """(exp dir, test manifest) of the small CNN conftest.trained_model trains on the session corpus."""
+    data, exp = trained_model
+    return exp, json.loads((data / "manifests" / "test.json").read_text())
+
+
+def test_transcribe_a_file_gives_phones_and_monotonic_times(trained):
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu")
+    row = next(iter(manifest.values()))
+    t = r.transcribe(row["wav"])
+    assert len(t.phones) >= 3 and set(t.phones) <= set(r.phones)
+    assert t.duration == pytest.approx(row["duration"], abs=1e-3)
+    starts, ends = [s for s, _, _ in t.segments], [e for _, e, _ in t.segments]
+    assert [p for _, _, p in t.segments] == t.phones and starts[0] == 0.0 and ends[-1] == pytest.approx(t.duration)
+    assert all(s < e for s, e in zip(starts, ends)) and starts[1:] == ends[:-1]  # tiling, strictly increasing
+    d = t.to_dict()
+    assert d["phones"] == t.phones and len(d["segments"]) == len(t.phones)
+    assert all(0.0 < seg["confidence"] <= 1.0 for seg in d["segments"])
+    tiers = parse_textgrid(t.to_textgrid())
+    assert [p for _, _, p in tiers["phones"]] == t.phones
+
+
+def test_waveform_input_equals_file_input_and_any_rate_is_resampled(trained):
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu")
+    row = next(iter(manifest.values()))
+    wave, sr = sf.read(row["wav"], dtype="float32")
+    assert r.transcribe(wave, sr).phones == r.transcribe(row["wav"]).phones
+    stereo = np.stack([wave, wave])  # (channels, samples) is down-mixed
+    assert r.transcribe(stereo, sr, timestamps=False).phones == r.transcribe(row["wav"]).phones
+    up = np.repeat(wave, 2)  # crude 32 kHz copy: resampled back, same length in seconds
+    assert r.transcribe(up, 2 * sr).duration == pytest.approx(len(wave) / sr, abs=1e-3)
+
+
+def test_batch_equals_one_by_one(trained):
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu")
+    paths = [row["wav"] for row in list(manifest.values())[:7]]
+    batched = r.transcribe(paths, batch_size=4)
+    assert [t.path for t in batched] == paths  # input order, whatever the length order
+    for path, t in zip(paths, batched):
+        one = r.transcribe(path)
+        assert t.phones == one.phones
+        assert [s for s, _, _ in t.segments] == pytest.approx([s for s, _, _ in one.segments], abs=1e-6)
+
+
+def test_bad_inputs_name_the_problem(trained, tmp_path):
+    exp, _ = trained
+    r = Recognizer.load(exp, device="cpu")
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF not really a wav file")
+    with pytest.raises(TranscribeError, match=r"corrupt\.wav: not a readable audio file"):
+        r.transcribe(tmp_path / "corrupt.wav")
+    with pytest.raises(TranscribeError, match="missing.wav: no such file"):
+        r.transcribe([tmp_path / "corrupt.wav", tmp_path / "missing.wav"][1:])
+    with pytest.raises(TranscribeError, match="needs its sample_rate"):
+        r.transcribe(np.zeros(16000, dtype="float32"))
+    with pytest.raises(TranscribeError, match="too short"):
+        r.transcribe(np.zeros(100, dtype="float32"), 16000)
+
+
+def test_example_notebook_runs_end_to_end(trained, tmp_path, monkeypatch):
+    """Every code cell of examples/recognizer.ipynb, in order, in one namespace, as a kernel would."""
+    exp, manifest = trained
+    notebook = json.loads((Path(__file__).resolve().parents[1] / "examples" / "recognizer.ipynb").read_text())
+    monkeypatch.setenv("PHONEREC_MODEL", str(exp))
+    monkeypatch.setenv("PHONEREC_AUDIO", next(iter(manifest.values()))["wav"])
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert len(cells) >= 4
+    for cell in cells:
+        exec(compile("".join(cell["source"]), "recognizer.ipynb", "exec"), namespace)
+    assert namespace["t"].phones and (tmp_path / "aligned.TextGrid").is_file()
+    assert [p for _, _, p in parse_textgrid((tmp_path / "aligned.TextGrid").read_text())["phones"]] == namespace["t"].phones
