@@ -176,10 +176,31 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
         if tuned:
             info["tuning"] = tuned
         write_json(out_dir / "decode.json", info)
+        write_segments(out_dir, data_dir / "manifests" / f"{split}.json", post, hyps, tokenizer,
+                       cfg.data.train_phones, model.subsampling * hop_s)
         log.info("%s: %d utterances (%.0f s of audio) decoded (%s) in %.2f s network + %.2f s search -> %s",
                  split, len(hyps), audio_s, _describe(dcfg), net_s, search_s, out_dir / "hyp.txt")
         results[split] = info
     return results
+
+
+def write_segments(out_dir: Path, manifest_path: Path, post: dict, hyps: dict, tokenizer: PhoneTokenizer,
+                   n_phones: int, frame_s: float) -> Path | None:
+    """decode_<split>/segments.json: CTC Viterbi segments of the reference and decoded phones,
+    for the score stage's boundary metric; only when the manifest carries the .PHN times."""
+    from .boundaries import align_split  # imports transcribe, which imports this module
+
+    manifest = read_manifest(manifest_path, check_files=False)
+    if not all(manifest[u].get("ground_truth_phn_ends") for u in post):
+        (out_dir / "segments.json").unlink(missing_ok=True)  # never score a stale one
+        return None
+    t0 = time.perf_counter()
+    segments = align_split(post, manifest, hyps, tokenizer, n_phones, frame_s)
+    write_json(out_dir / "segments.json", segments, indent=None)
+    log.info("%s: CTC alignments of reference and decoded phones in %.2f s%s", out_dir / "segments.json",
+             time.perf_counter() - t0, f"; {len(segments['failed'])} utterance(s) too short to align"
+             if segments["failed"] else "")
+    return out_dir / "segments.json"
 
 
 def _describe(dcfg: DecodeConfig) -> str:

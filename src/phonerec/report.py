@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .boundaries import merge_segments, reference_segments  # noqa: E402
 from .fileio import write_text  # noqa: E402
 from .phones import PHONES_39, fold  # noqa: E402
 from .scoring import read_hyp_file  # noqa: E402
@@ -106,29 +107,10 @@ def _save(fig, path) -> Path:
     return path
 
 
-def reference_segments(row: dict, sample_rate: int = 16000) -> list[tuple[float, float, str]]:
-    """(start, end, phone) seconds from a manifest row's `phn` and `ground_truth_phn_ends` (samples;
-    each phone starts where the previous ends, the first at 0)."""
-    phones, ends = row["phn"].split(), [int(x) for x in row.get("ground_truth_phn_ends", "").split()]
-    if len(phones) != len(ends):
-        raise ValueError("manifest row has no usable ground_truth_phn_ends")
-    starts = [0] + ends[:-1]
-    return [(s / sample_rate, e / sample_rate, p) for s, e, p in zip(starts, ends, phones)]
-
-
 def fold_segments(segments, target: int = 39) -> list[tuple[float, float, str]]:
-    """Fold each segment's label (q disappears: its span becomes a gap); on 39 phones adjacent
-    `sil` segments merge, as in scoring."""
-    out: list[tuple[float, float, str]] = []
-    for s, e, p in segments:
-        q = fold([p], target)
-        if not q:
-            continue
-        if target == 39 and q[0] == "sil" and out and out[-1][2] == "sil" and abs(out[-1][1] - s) < 1e-9:
-            out[-1] = (out[-1][0], e, "sil")
-        else:
-            out.append((s, e, q[0]))
-    return out
+    """Segments on 39 phones for the plots, folded as the boundary metric folds them (q's time to
+    the previous segment, equal neighbours such as `sil sil` merged: boundaries.merge_segments)."""
+    return merge_segments(segments, target)
 
 
 def _read_json(path):
@@ -192,6 +174,7 @@ def write_report(exp_dir, data_dir, splits=("dev", "test"), n_examples: int = 3,
                   f"{s['ins_pct']:.1f} | {s['n_ref']} | {s['n_utts']} | {len(s['speakers'])} | {_decoding(d)} |")
     md += [""] + [f"- `{name}`: {text}" for name, text in conventions.items() if text] + [""]
     md += _tuning_table(exp_dir, splits)
+    md += _boundary_table(exp_dir, splits)
     history = _read_json(exp_dir / "history.json")
     if history:
         plot_history(history, fig_dir / "history.png")
@@ -247,9 +230,12 @@ def _example_section(exp_dir, data_dir, splits, n, fig_dir, device) -> list[str]
     per = dict(_per_utt(exp_dir / f"decode_{split}" / "per_utt.txt"))
     hyp_file = exp_dir / f"decode_{split}" / "hyp.txt"
     decoded = read_hyp_file(hyp_file) if hyp_file.is_file() else {}
+    segments = _read_json(exp_dir / f"decode_{split}" / "segments.json") or {"utts": {}}
+    forced = {u: s.get("forced") for u, s in segments["utts"].items()}
     md = [f"## Example {split} utterances", "",
-          "Log-mel spectrogram; under it the reference segments (TIMIT labels) and the hypothesis "
-          "segments (CTC forced alignment of the decoded phones), both folded to 39 phones.", ""]
+          "Log-mel spectrogram; under it the reference segments (TIMIT labels), the reference phones "
+          "forced-aligned by the model (when the decode stage wrote segments.json) and the hypothesis "
+          "segments (CTC forced alignment of the decoded phones), all folded to 39 phones.", ""]
     for label, utt_id in picks:
         row = manifest.get(utt_id)
         if row is None:
@@ -261,7 +247,10 @@ def _example_section(exp_dir, data_dir, splits, n, fig_dir, device) -> list[str]
             else:
                 t = tr.transcribe_wave(wave, utt_id, timestamps=True)
                 hyp_phones, hyp_segs = t.phones, t.segments
-            tiers = {"ref": fold_segments(reference_segments(row)), "hyp": fold_segments(hyp_segs)}
+            tiers = {"ref": fold_segments(reference_segments(row))}
+            if forced.get(utt_id):  # the reference phones, CTC-aligned by the decode stage
+                tiers["forced"] = fold_segments(forced[utt_id])
+            tiers["hyp"] = fold_segments(hyp_segs)
         except Exception as e:
             log.warning("%s: example skipped (%s)", utt_id, e)
             continue
@@ -272,6 +261,25 @@ def _example_section(exp_dir, data_dir, splits, n, fig_dir, device) -> list[str]
                f"![{utt_id}](report/{name})", "",
                f"- ref: `{' '.join(fold(row['phn'].split(), 39))}`", f"- hyp: `{' '.join(fold(hyp_phones, 39))}`", ""]
     return md
+
+
+def _boundary_table(exp_dir, splits) -> list[str]:
+    """Phone boundary accuracy per split from decode_<split>/alignment.json (the score stage's)."""
+    rows = []
+    for split in splits:
+        a = _read_json(exp_dir / f"decode_{split}" / "alignment.json")
+        for kind in ("forced", "recognized") if a else ():
+            m = a[kind]
+            rows.append(f"| {split} | {kind} | {_f(m['within_10ms_pct'], 1)} | **{_f(m['within_20ms_pct'], 1)}** | "
+                        f"{_f(m['within_30ms_pct'], 1)} | {_f(m['mean_abs_ms'], 1)} | {_f(m['median_abs_ms'], 1)} | "
+                        f"{m['n_boundaries']} of {a['n_reference_boundaries']} |")
+    if not rows:
+        return []
+    return ["## Phone boundaries (CTC Viterbi alignment vs TIMIT's hand labels)", "",
+            "| split | phones | ≤ 10 ms % | ≤ 20 ms % | ≤ 30 ms % | mean ms | median ms | boundaries |",
+            "|---|---|---|---|---|---|---|---|", *rows, "",
+            f"forced: the reference phones aligned on the model's posteriors; recognized: the decoded phones. "
+            f"Counted: {a['rule']}. Human labellers agree on 93.5 % within 20 ms (Hosom 2009).", ""]
 
 
 def _tuning_table(exp_dir, splits) -> list[str]:

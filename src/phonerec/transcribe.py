@@ -86,6 +86,13 @@ def frame_segments(spans: list[tuple[int, int]], phones: list[str], frame_s: flo
     return [(s, e, p) for s, e, p in zip(bounds, bounds[1:], phones)]
 
 
+def align_segments(log_probs: np.ndarray, ids: list[int], phones: list[str], frame_s: float,
+                   duration: float) -> list[tuple[float, float, str]]:
+    """CTC Viterbi alignment of a given phone sequence on (T', C) posteriors -> segments tiling
+    [0, duration] (frame_segments); ValueError when there are too few frames for it."""
+    return frame_segments(align(log_probs, ids), phones, frame_s, duration)
+
+
 class Transcriber:
     """A loaded model plus its feature pipeline and decoder settings."""
 
@@ -159,8 +166,8 @@ class Transcriber:
     def align_phones(self, wave: torch.Tensor, phones: list[str]) -> list[tuple[float, float, str]]:
         """Time-align a given phone sequence (in the model's set, e.g. a decoded hyp.txt line) to a
         waveform; ValueError if the audio is too short for it."""
-        ids = self.tokenizer.encode(phones)
-        return frame_segments(align(self.log_probs(wave), ids), phones, self.frame_s, len(wave) / self.sample_rate)
+        return align_segments(self.log_probs(wave), self.tokenizer.encode(phones), phones, self.frame_s,
+                              len(wave) / self.sample_rate)
 
 
 def expand_inputs(items: list) -> tuple[list[tuple[Path, str]], list[str]]:

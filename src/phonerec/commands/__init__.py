@@ -18,6 +18,7 @@ COMMANDS = {
     "decode": "decode dev/test with a trained model (greedy, or beam + phone bigram LM)",
     "score": "PER on 39 phones (sil merged and sil optional), sclite-style summaries, report",
     "transcribe": "phones (and times) of your own audio files with a trained model",
+    "align": "forced alignment: times of known phones (.PHN or phone list) in audio files",
     "synth": "generate the synthetic corpus in the LDC TIMIT layout",
     "smoke": "MNIST / CIFAR-10 smoke test of the training loop",
     "benchmark": "speed and memory figures of a config on a corpus",

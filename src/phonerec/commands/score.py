@@ -10,6 +10,8 @@ import json
 import logging
 from pathlib import Path
 
+from ..boundaries import score_alignment, summary_line
+from ..fileio import write_json
 from ..logs import setup_logging
 from ..manifest import ManifestError, read_manifest
 from ..scoring import analyze, read_hyp_file, score, write_score, write_summary
@@ -43,11 +45,33 @@ def main(argv=None) -> int:
         write_summary(decode_dir, analysis, f"{Path(a.exp).name} {split}")
         print(f"{split} {result.line()}  | {optional_sil.convention}: PER {optional_sil.per:.2f} %  "
               f"-> {decode_dir / 'per.json'}, summary.txt")
+        try:
+            alignment = score_boundaries(decode_dir, manifest)
+        except (KeyError, ValueError) as e:
+            log.error("%s: %s: %s", split, decode_dir / "segments.json", e)
+            return 1
+        if alignment:
+            print(f"{summary_line(split, alignment)}  -> {decode_dir / 'alignment.json'}")
     if a.report:
         from ..report import write_report
 
         print(f"report -> {write_report(a.exp, a.data, a.splits, a.examples, a.device)}")
     return 0
+
+
+def score_boundaries(decode_dir: Path, manifest: dict) -> dict | None:
+    """decode_<split>/alignment.json (phone boundary accuracy, phonerec.boundaries) from the
+    segments.json the decode stage writes when the manifest carries the .PHN times."""
+    if not all(r.get("ground_truth_phn_ends") for r in manifest.values()):
+        return None
+    path = decode_dir / "segments.json"
+    if not path.is_file():
+        log.warning("%s: missing (decode again to measure phone boundaries)", path)
+        return None
+    segments = json.loads(path.read_text())
+    alignment = score_alignment(segments, manifest, segments["phone_set"])
+    write_json(decode_dir / "alignment.json", alignment)
+    return alignment
 
 
 def split_counts(data: Path, split: str) -> dict:

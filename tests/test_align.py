@@ -1,0 +1,76 @@
+"""`phonerec align`: phones from a .PHN file or a phone list, time-aligned with a model, written as
+TextGrid / .phn / JSON that the project's own readers open."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import export_tiny_model
+
+from phonerec.commands import align
+from phonerec.phones import fold
+from phonerec.textgrid import read_textgrid
+from phonerec.timit import read_phn
+
+PHN = "0 3000 h#\n3000 4000 q\n4000 5600 ae\n5600 7000 bcl\n7000 8000 b\n8000 12000 h#\n"
+FOLDED = ["sil", "ae", "vcl", "b", "sil"]  # 48 phones, q dropped
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("align")
+    export_tiny_model(d / "exp")
+    rng = np.random.default_rng(0)
+    sf.write(d / "SA1.WAV", (rng.standard_normal(12000) * 0.1).astype(np.float32), 16000, format="WAV")
+    (d / "SA1.PHN").write_text(PHN)
+    (d / "list.txt").write_text("h# ae bcl b h#\n")
+    return d
+
+
+def test_read_phone_list_formats(setup, tmp_path):
+    assert align.read_phone_list(setup / "SA1.PHN", 48) == FOLDED
+    assert align.read_phone_list(setup / "list.txt", 48) == FOLDED
+    (tmp_path / "one.txt").write_text("sil\nae\nvcl\nb\nsil\n")  # 48-phone symbols, one a line
+    assert align.read_phone_list(tmp_path / "one.txt", 48) == FOLDED
+    (tmp_path / "bad.txt").write_text("h# xx h#")
+    with pytest.raises(align.TranscribeError, match="bad.txt.*xx"):
+        align.read_phone_list(tmp_path / "bad.txt", 48)
+
+
+@pytest.mark.parametrize("fmt", ["textgrid", "phn", "json"])
+def test_align_writes_readable_segments(setup, tmp_path, fmt):
+    out = tmp_path / "out"
+    # the .PHN beside the audio is the default phones file
+    assert align.main(["--model", str(setup / "exp"), str(setup / "SA1.WAV"), "--format", fmt, "--out", str(out)]) == 0
+    (path,) = out.iterdir()
+    if fmt == "textgrid":
+        segs = read_textgrid(path)["phones"]
+    elif fmt == "phn":
+        segs = [(s / 16000, e / 16000, p) for s, e, p in read_phn(path, 12000, phone_set=48)]
+    else:
+        segs = [(d["start"], d["end"], d["phone"]) for d in json.loads(path.read_text())["segments"]]
+    assert [p for *_, p in segs] == FOLDED
+    assert segs[0][0] == 0 and segs[-1][1] == pytest.approx(0.75)
+    assert all(a[1] == pytest.approx(b[0]) and a[0] < a[1] for a, b in zip(segs, segs[1:]))  # tiles the file
+
+
+def test_align_reports_bad_inputs_and_goes_on(setup, tmp_path, capsys):
+    (tmp_path / "long.txt").write_text(" ".join(["ae", "b"] * 60))  # 120 phones in 0.75 s: too many
+    code = align.main(["--model", str(setup / "exp"), str(setup / "SA1.WAV"), str(setup / "SA1.WAV"),
+                       "--phones", str(tmp_path / "long.txt"), str(setup / "list.txt"), "--format", "phn"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "SA1.WAV: cannot align 120 phones" in err and "1 of 2 input(s) failed" in err
+    assert [line.split()[2] for line in out.splitlines()] == FOLDED
+    with pytest.raises(SystemExit):  # one phones file per audio file
+        align.main(["--model", str(setup / "exp"), str(setup / "SA1.WAV"), "--phones", "a", "b"])
+
+
+def test_script_and_command(setup):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "align.py"
+    r = subprocess.run([sys.executable, str(script), "--model", str(setup / "exp"), str(setup / "SA1.WAV"),
+                        "--format", "text"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert [line.split()[-1] for line in r.stdout.splitlines()[1:]] == fold(PHN.split()[2::3], 48)
