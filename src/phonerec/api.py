@@ -56,9 +56,9 @@ class Recognizer:
         out: list[Transcript | None] = [None] * len(waves)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            for k, lp in zip(chunk, self._t.log_probs_batch([waves[k][0] for k in chunk])):
+            for k, (lp, frames) in zip(chunk, self._t.posteriors_batch([waves[k][0] for k in chunk])):
                 wave, name = waves[k]
-                out[k] = self._t.transcript(lp, len(wave), name, timestamps)
+                out[k] = self._t.transcript(lp, frames, len(wave), name, timestamps)
         return out[0] if single else out
 
     def _wave(self, x, sample_rate, index: int) -> tuple[torch.Tensor, str]:

@@ -31,7 +31,7 @@ BOUNDARY_RULE = ("internal boundaries between consecutive segments after folding
                  "q's time given to the previous segment, consecutive identical labels merged; "
                  "recognized: only boundaries whose two reference phones are both correct in the PER edit "
                  "alignment and adjacent in the hypothesis; within X ms means |error| <= X ms")
-METHOD = "ctc_viterbi"
+METHOD = "ctc_viterbi"  # without a frame head; with one, frame_align.METHOD ("frame_viterbi")
 
 
 def reference_segments(row: dict, sample_rate: int = 16000) -> list[tuple[float, float, str]]:
@@ -103,12 +103,21 @@ def boundary_metric(errors_s) -> dict:
     return out
 
 
-def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phones: int, frame_s: float) -> dict:
-    """CTC Viterbi segments of each utterance's reference phones (folded to the model's set, as it
-    was trained) and of its decoded phones: {"method", "phone_set", "frame_s", "utts": {utt: {"forced": segs,
-    "hyp": segs}}, "failed": {utt: {kind: reason}}}. Too short to align is recorded, not dropped."""
+def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phones: int, frame_s: float,
+                frame_posteriors: dict | None = None, hop_s: float | None = None,
+                min_frames: int | None = None) -> dict:
+    """Segments of each utterance's reference phones (folded to the model's set, as it was trained)
+    and of its decoded phones: {"method", "phone_set", "frame_s", "utts": {utt: {"forced": segs, "hyp": segs}},
+    "failed": {utt: {kind: reason}}}. Too short to align is recorded, not dropped.
+
+    With `frame_posteriors` ({utt: (T, C)} of a frame head, frames `hop_s` apart): Viterbi with a
+    minimum duration on them (frame_align, METHOD frame_viterbi; "frame_s" is then hop_s); else CTC
+    Viterbi on `posteriors` (output frames `frame_s` apart)."""
+    from . import frame_align
     from .transcribe import align_segments  # transcribe imports decoding, which imports this lazily
 
+    use_frames = frame_posteriors is not None
+    min_frames = frame_align.MIN_FRAMES if min_frames is None else min_frames
     utts, failed = {}, {}
     for utt, lp in posteriors.items():
         row = manifest[utt]
@@ -116,12 +125,20 @@ def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phone
         utts[utt] = {}
         for kind, phones in seqs.items():
             try:
-                segs = align_segments(lp, tokenizer.encode(phones), phones, frame_s, row["duration"])
+                if use_frames:
+                    segs = frame_align.align_frames(frame_posteriors[utt], tokenizer.encode(phones), phones, hop_s,
+                                                    row["duration"], min_frames)
+                else:
+                    segs = align_segments(lp, tokenizer.encode(phones), phones, frame_s, row["duration"])
             except ValueError as e:
                 failed.setdefault(utt, {})[kind] = str(e)
                 segs = None
             utts[utt][kind] = None if segs is None else [[round(s, 4), round(e, 4), p] for s, e, p in segs]
-    return {"method": METHOD, "phone_set": n_phones, "frame_s": frame_s, "utts": utts, "failed": failed}
+    out = {"method": frame_align.METHOD if use_frames else METHOD, "phone_set": n_phones,
+           "frame_s": hop_s if use_frames else frame_s}
+    if use_frames:
+        out["min_frames"] = min_frames
+    return {**out, "utts": utts, "failed": failed}
 
 
 def score_alignment(segments: dict, manifest: dict, n_phones: int) -> dict:

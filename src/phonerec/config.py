@@ -120,6 +120,7 @@ class TrainConfig:
     average: int = 0  # average the best N checkpoints at the end (0 disables)
     keep_checkpoints: int = 5  # per-epoch checkpoints kept (for averaging)
     max_bad_steps: int = 20  # skipped (non-finite) steps in a row before giving up; 0: never give up
+    frame_weight: float = 0.0  # > 0: a frame-classification head (10 ms frames, .PHN times) beside CTC, loss weight
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
 
 

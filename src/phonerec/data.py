@@ -10,6 +10,7 @@ import logging
 import random
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
@@ -26,27 +27,63 @@ class Batch:
     targets: torch.Tensor  # (N, S) int64 phone ids, zero-padded (0 is the blank, never a target)
     target_lens: torch.Tensor  # (N,) int64
     utt_ids: list[str]
+    frame_targets: torch.Tensor | None = None  # (N, T) int64 phone id per feature frame, -100 padded; None: no times
 
     def to(self, device, non_blocking: bool = False) -> "Batch":
         """Move the padded tensors; lengths stay on the CPU (packing and CTC take CPU lengths,
         so keeping them there avoids a device-to-host sync in every step)."""
+        ft = None if self.frame_targets is None else self.frame_targets.to(device, non_blocking=non_blocking)
         return Batch(self.feats.to(device, non_blocking=non_blocking), self.feat_lens,
-                     self.targets.to(device, non_blocking=non_blocking), self.target_lens, self.utt_ids)
+                     self.targets.to(device, non_blocking=non_blocking), self.target_lens, self.utt_ids, ft)
 
     def pin_memory(self) -> "Batch":
         """Called by the DataLoader with pin_memory=True, so the copy to the GPU can overlap."""
+        ft = None if self.frame_targets is None else self.frame_targets.pin_memory()
         return Batch(self.feats.pin_memory(), self.feat_lens, self.targets.pin_memory(), self.target_lens,
-                     self.utt_ids)
+                     self.utt_ids, ft)
 
     def __len__(self) -> int:
         return len(self.utt_ids)
+
+
+def speed_of(utt_id: str) -> float:
+    """Speed factor of a cached copy `<utt>-sp0.9` (1.0 for the original)."""
+    return float(utt_id.rsplit("-sp", 1)[1]) if "-sp" in utt_id else 1.0
+
+
+def frame_labels(row: dict, n_frames: int, hop: int, tokenizer: PhoneTokenizer, phone_set: int,
+                 speed: float = 1.0) -> torch.Tensor | None:
+    """(n_frames,) int64 phone id of each feature frame from a manifest row's `phn` and
+    `ground_truth_phn_ends` (None when the row has no times).
+
+    Frame t is centred on sample t * hop (features.Fbank); its label is the phone covering that
+    sample (a phone covers (start, end]: a centre exactly on a boundary goes to the earlier phone),
+    after folding to `phone_set` by the boundary metric's rule (boundaries.merge_segments: q gives
+    its time to the previous phone, equal neighbours merge). A speed-perturbed copy at speed s was
+    resampled so that its sample n is original sample n * s. Frames past the last end take the
+    last phone."""
+    from .boundaries import merge_segments  # boundaries imports scoring; keep data's imports light
+
+    ends_s = str(row.get("ground_truth_phn_ends") or "").split()
+    phones = row["phn"].split()
+    if not ends_s or len(ends_s) != len(phones):
+        return None
+    ends = [int(x) for x in ends_s]
+    segs = merge_segments(list(zip([0] + ends[:-1], ends, phones)), phone_set)  # in samples
+    seg_ends = np.array([e for _, e, _ in segs], dtype=np.float64)
+    ids = np.array(tokenizer.encode([p for *_, p in segs]), dtype=np.int64)
+    centres = np.arange(n_frames, dtype=np.float64) * hop * speed
+    k = np.minimum(np.searchsorted(seg_ends, centres, side="left"), len(segs) - 1)
+    return torch.from_numpy(ids[k])
 
 
 class PhoneDataset(torch.utils.data.Dataset):
     """Normalised features of one split with their phone-id targets.
 
     `manifest` gives the 61-phone labels; they are folded to the tokenizer's set. A cached
-    copy `<utt>-sp0.9` (speed perturbation) takes the labels of `<utt>`.
+    copy `<utt>-sp0.9` (speed perturbation) takes the labels of `<utt>`. When every row carries
+    `ground_truth_phn_ends`, `frame_targets` holds each utterance's frame labels (frame_labels),
+    built once here; else it is None (and so is Batch.frame_targets).
     """
 
     def __init__(self, cache: FeatureCache, manifest: dict, tokenizer: PhoneTokenizer, phone_set: int, cmvn: dict):
@@ -61,18 +98,30 @@ class PhoneDataset(torch.utils.data.Dataset):
                 raise KeyError(f"feature cache has utterance {utt_id!r} that the manifest lacks; rerun the features stage")
             ids = tokenizer.encode(fold(manifest[base]["phn"].split(), phone_set))
             self.targets.append(torch.tensor(ids, dtype=torch.long))
+        self.frame_targets = None
+        rows = [manifest[u.split("-sp")[0]] for u in self.utt_ids]
+        if rows and all(r.get("ground_truth_phn_ends") for r in rows):
+            hop = int(round(cache.config["sample_rate"] * cache.config["hop_ms"] / 1000))
+            self.frame_targets = [frame_labels(r, n, hop, tokenizer, phone_set, speed_of(u))
+                                  for r, n, u in zip(rows, self.lengths, self.utt_ids)]
+            if any(x is None for x in self.frame_targets):  # times that do not match the phones
+                self.frame_targets = None
 
     def __len__(self) -> int:
         return len(self.utt_ids)
 
     def __getitem__(self, i: int):
+        """(feats (T, F), target ids (S,), utt_id), plus the frame labels (T,) when the split has them."""
         o, n = self.offsets[i], self.lengths[i]
-        return self.feats[o : o + n], self.targets[i], self.utt_ids[i]
+        if self.frame_targets is None:
+            return self.feats[o : o + n], self.targets[i], self.utt_ids[i]
+        return self.feats[o : o + n], self.targets[i], self.utt_ids[i], self.frame_targets[i]
 
     def drop(self, keep: list[bool]) -> None:
         """Keep only the utterances where `keep` is True (e.g. after an alignment check)."""
-        for name in ("utt_ids", "lengths", "offsets", "targets"):
-            setattr(self, name, [x for x, k in zip(getattr(self, name), keep) if k])
+        for name in ("utt_ids", "lengths", "offsets", "targets", "frame_targets"):
+            if getattr(self, name) is not None:
+                setattr(self, name, [x for x, k in zip(getattr(self, name), keep) if k])
 
 
 class BucketBatchSampler(torch.utils.data.Sampler):
@@ -118,14 +167,17 @@ class BucketBatchSampler(torch.utils.data.Sampler):
 
 
 def collate(items) -> Batch:
-    """Pad a list of (feats (T, F), target ids (S,), utt_id) into a Batch."""
-    feats, targets, utt_ids = zip(*items)
+    """Pad a list of (feats (T, F), target ids (S,), utt_id[, frame labels (T,) or None]) into a Batch;
+    frame labels are padded with -100 (cross-entropy's ignore_index), None if any item lacks them."""
+    feats, targets, utt_ids, *rest = zip(*items)
+    frames = rest[0] if rest else (None,)
     return Batch(
         pad_sequence(feats, batch_first=True),  # (N, T, F)
         torch.tensor([f.shape[0] for f in feats], dtype=torch.long),
         pad_sequence(targets, batch_first=True),  # (N, S)
         torch.tensor([t.shape[0] for t in targets], dtype=torch.long),
         list(utt_ids),
+        None if any(f is None for f in frames) else pad_sequence(frames, batch_first=True, padding_value=-100),
     )
 
 

@@ -68,13 +68,20 @@ def _is_experiment(d: dict) -> bool:
     return bool(set(d) & {"features", "data", "model", "train"})
 
 
-def compute_posteriors(model, dataset, max_frames: int, device) -> dict[str, np.ndarray]:
-    """{utt_id: (T', C) float32 log posteriors} for a whole dataset, batched."""
+def compute_posteriors(model, dataset, max_frames: int, device, frames: dict | None = None) -> dict[str, np.ndarray]:
+    """{utt_id: (T', C) float32 log posteriors} for a whole dataset, batched. With `frames` (a dict; the
+    model must have a frame head) it is filled with {utt_id: (T, C) frame-head log posteriors} of the
+    same forward pass."""
     out = {}
-    for batch, log_probs, out_lens in forward_batches(model, make_loader(dataset, max_frames, shuffle=False), device):
+    loader = make_loader(dataset, max_frames, shuffle=False)
+    for batch, log_probs, out_lens, *rest in forward_batches(model, loader, device, frames=frames is not None):
         lp = log_probs.float().cpu().numpy()
         for i, (utt_id, n) in enumerate(zip(batch.utt_ids, out_lens.tolist())):
             out[utt_id] = lp[i, :n]
+        if rest:
+            flp = rest[0].float().cpu().numpy()
+            for i, (utt_id, n) in enumerate(zip(batch.utt_ids, batch.feat_lens.tolist())):
+                frames[utt_id] = flp[i, :n]
     return out
 
 
@@ -143,12 +150,14 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
         lm_matrix = lm.matrix(tokenizer.symbols)
     hop_s = cfg.features.hop_ms / 1000
     cache: dict[str, tuple[dict, float, float]] = {}
+    frame_cache: dict[str, dict | None] = {}  # frame-head posteriors, when the model has the head
 
     def posteriors(split):
         if split not in cache:
             dataset = load_split(data_dir, split, cfg, tokenizer, cmvn)
             t0 = time.perf_counter()
-            post = compute_posteriors(model, dataset, cfg.data.valid_max_frames, device)
+            frame_cache[split] = {} if getattr(model, "has_frame_head", False) else None
+            post = compute_posteriors(model, dataset, cfg.data.valid_max_frames, device, frame_cache[split])
             cache[split] = (post, time.perf_counter() - t0, sum(dataset.lengths) * hop_s)
         return cache[split]
 
@@ -177,7 +186,7 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
             info["tuning"] = tuned
         write_json(out_dir / "decode.json", info)
         write_segments(out_dir, data_dir / "manifests" / f"{split}.json", post, hyps, tokenizer,
-                       cfg.data.train_phones, model.subsampling * hop_s)
+                       cfg.data.train_phones, model.subsampling * hop_s, frame_cache.get(split), hop_s)
         log.info("%s: %d utterances (%.0f s of audio) decoded (%s) in %.2f s network + %.2f s search -> %s",
                  split, len(hyps), audio_s, _describe(dcfg), net_s, search_s, out_dir / "hyp.txt")
         results[split] = info
@@ -185,9 +194,11 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
 
 
 def write_segments(out_dir: Path, manifest_path: Path, post: dict, hyps: dict, tokenizer: PhoneTokenizer,
-                   n_phones: int, frame_s: float) -> Path | None:
-    """decode_<split>/segments.json: CTC Viterbi segments of the reference and decoded phones,
-    for the score stage's boundary metric; only when the manifest carries the .PHN times."""
+                   n_phones: int, frame_s: float, frame_post: dict | None = None,
+                   hop_s: float | None = None) -> Path | None:
+    """decode_<split>/segments.json: segments of the reference and decoded phones, for the score
+    stage's boundary metric; only when the manifest carries the .PHN times. From the frame head's
+    posteriors `frame_post` (frames `hop_s` apart) when given (frame_viterbi), else CTC Viterbi."""
     from .boundaries import align_split  # imports transcribe, which imports this module
 
     manifest = read_manifest(manifest_path, check_files=False)
@@ -195,11 +206,11 @@ def write_segments(out_dir: Path, manifest_path: Path, post: dict, hyps: dict, t
         (out_dir / "segments.json").unlink(missing_ok=True)  # never score a stale one
         return None
     t0 = time.perf_counter()
-    segments = align_split(post, manifest, hyps, tokenizer, n_phones, frame_s)
+    segments = align_split(post, manifest, hyps, tokenizer, n_phones, frame_s, frame_post, hop_s)
     write_json(out_dir / "segments.json", segments, indent=None)
-    log.info("%s: CTC alignments of reference and decoded phones in %.2f s%s", out_dir / "segments.json",
-             time.perf_counter() - t0, f"; {len(segments['failed'])} utterance(s) too short to align"
-             if segments["failed"] else "")
+    log.info("%s: %s alignments of reference and decoded phones in %.2f s%s", out_dir / "segments.json",
+             segments["method"], time.perf_counter() - t0,
+             f"; {len(segments['failed'])} utterance(s) too short to align" if segments["failed"] else "")
     return out_dir / "segments.json"
 
 

@@ -65,22 +65,33 @@ def drop_unalignable(dataset: PhoneDataset, model, split: str) -> list[str]:
     return bad
 
 
-def ctc_step(model, batch, augment: SpecAugment | None = None) -> torch.Tensor:
-    """Training loss of one Batch (SpecAugment applied first when given)."""
+def ctc_step(model, batch, augment: SpecAugment | None = None, frame_weight: float = 0.0) -> torch.Tensor:
+    """Training loss of one Batch (SpecAugment applied first when given): CTC, plus `frame_weight` x the
+    frame head's cross-entropy against Batch.frame_targets (padding -100 ignored) when frame_weight > 0
+    and the batch has frame targets."""
     feats = augment(batch.feats) if augment is not None and augment.enabled else batch.feats
+    if frame_weight > 0 and batch.frame_targets is not None:
+        log_probs, out_lens, frame_lp = model(feats, batch.feat_lens, frames=True)
+        frame_ce = torch.nn.functional.nll_loss(frame_lp.reshape(-1, frame_lp.shape[-1]),
+                                                batch.frame_targets.reshape(-1), ignore_index=-100)
+        return ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens) + frame_weight * frame_ce
     log_probs, out_lens = model(feats, batch.feat_lens)
     return ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
 
 
-def forward_batches(model, loader, device):
+def forward_batches(model, loader, device, frames: bool = False):
     """Run `model` in eval mode, without gradients, over every batch of `loader`:
-    yields (batch on device, log_probs (N, T', C), out_lens (N,))."""
+    yields (batch on device, log_probs (N, T', C), out_lens (N,)), and with `frames` (a model with a
+    frame head) also the frame head's (N, T, C) log posteriors (valid: batch.feat_lens)."""
     model.eval()
     with torch.no_grad():
         for batch in loader:
             batch = batch.to(device)
-            log_probs, out_lens = model(batch.feats, batch.feat_lens)
-            yield batch, log_probs, out_lens
+            if frames:
+                yield (batch, *model(batch.feats, batch.feat_lens, frames=True))
+            else:
+                log_probs, out_lens = model(batch.feats, batch.feat_lens)
+                yield batch, log_probs, out_lens
 
 
 def decode_loader(model, loader, tokenizer: PhoneTokenizer, device) -> tuple[dict[str, list[str]], float]:
@@ -132,7 +143,10 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     cmvn = load_cmvn(data_dir / "fbank" / "cmvn.json")
     train_set = load_split(data_dir, "train", cfg, tokenizer, cmvn)
     dev_set = load_split(data_dir, "dev", cfg, tokenizer, cmvn)
-    core = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer)).to(device)
+    core = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer), frame_head=cfg.train.frame_weight > 0).to(device)
+    if cfg.train.frame_weight > 0 and train_set.frame_targets is None:
+        log.warning("train.frame_weight is %g but the train manifest has no ground_truth_phn_ends: "
+                    "the frame head is not trained", cfg.train.frame_weight)
     torch.manual_seed(cfg.train.seed + dist_info.rank)  # same initial weights, per-rank dropout/masks
     dropped = drop_unalignable(train_set, core, "train")
     dev_refs = references(dev_set, tokenizer)
@@ -160,7 +174,7 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     )
     extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn}
     augment = SpecAugment(t.specaugment)
-    trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment), trainer_cfg,
+    trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment, t.frame_weight), trainer_cfg,
                       ckpt_dir=exp_dir / "checkpoints", device=device, evaluate=evaluate, extra=extra,
                       is_main=dist_info.is_main)
     return Training(model, core, optimizer, trainer, train_loader, dev_loader, train_set, dev_set, dropped,
@@ -212,6 +226,10 @@ def why_retrain(exp_dir, cfg: ExperimentConfig) -> str | None:
     if not path.is_file():
         return f"{path} does not exist"
     trained = normalize_config_dict(checkpoint.load(path).get("config") or {}, strict=False)  # older formats
+    try:  # settings added since (e.g. train.frame_weight) take their defaults, as that model was trained
+        trained = to_dict(from_dict(ExperimentConfig, trained))
+    except Exception:
+        pass
     keys = training_diff(trained, to_dict(cfg))
     return f"{path} was trained with another config: {describe_diff(trained, to_dict(cfg), keys)}" if keys else None
 
@@ -229,6 +247,6 @@ def load_model(exp_or_file, device=None) -> tuple[torch.nn.Module, ExperimentCon
     except Exception as e:
         raise checkpoint.CheckpointError(f"{path}: incompatible checkpoint (missing or bad {e})") from None
     device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer))
+    model = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer), frame_head=cfg.train.frame_weight > 0)
     checkpoint.load_weights(model, state["model"], path)
     return model.to(device).eval(), cfg, tokenizer, cmvn

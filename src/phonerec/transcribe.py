@@ -1,8 +1,10 @@
 """Transcribe audio files with a trained model: phones, and optionally a time span per phone.
 
-Timestamps come from CTC forced alignment of the decoded phones on the model's own
-posteriors. Output frame j is centred at j * subsampling * hop seconds (feature frame t is
-centred on sample t * hop) and is taken to cover half a frame either side. CTC marks a
+Timestamps come from forced alignment of the decoded phones on the model's own posteriors: on
+the frame head's 10 ms posteriors (frame_align: Viterbi with a minimum duration per phone) when
+the model has one (trained with train.frame_weight > 0), else on the CTC posteriors as follows.
+CTC output frame j is centred at j * subsampling * hop seconds (feature frame t is centred on
+sample t * hop) and is taken to cover half a frame either side. CTC marks a
 phone by a spike of one or a few frames with blanks around it, so the blank frames between
 two phones are split at their midpoint and the leading / trailing blanks go to the first /
 last phone: the segments tile the whole file, as a TIMIT .phn file does, and are monotonic.
@@ -24,6 +26,8 @@ from .ctc import align
 from .decoding import check_decode_config, load_lm_matrix, resolve_decode_config, search
 from .experiment import load_model
 from .features import Fbank, normalize
+from .frame_align import frame_segments as frame_head_segments
+from .frame_align import viterbi_spans
 from .lm import LMError
 from .textgrid import format_phn, format_textgrid
 
@@ -114,19 +118,26 @@ class Transcriber:
         self.fbank = Fbank(self.cfg.features)
         self.sample_rate = self.cfg.features.sample_rate
         self.frame_s = self.model.subsampling * self.cfg.features.hop_ms / 1000
+        self.hop_s = self.cfg.features.hop_ms / 1000
+        self.frame_head = bool(getattr(self.model, "has_frame_head", False))
 
-    def log_probs(self, wave: torch.Tensor) -> np.ndarray:
-        """(T', C) log posteriors of a mono waveform at the model's sample rate."""
-        return self.log_probs_batch([wave])[0]
+    def posteriors(self, wave: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """A mono waveform at the model's rate -> ((T', C) CTC log posteriors, the frame head's
+        (T, C) 10 ms log posteriors or None without a head)."""
+        return self.posteriors_batch([wave])[0]
 
-    def log_probs_batch(self, waves: list[torch.Tensor]) -> list[np.ndarray]:
-        """One padded forward pass over several mono waveforms -> their (T'_i, C) log posteriors."""
+    def posteriors_batch(self, waves: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """One padded forward pass over several mono waveforms -> `posteriors` of each."""
         feats = [normalize(self.fbank(w), self.cmvn) for w in waves]  # each (T_i, F)
         lens = torch.tensor([f.shape[0] for f in feats])
         with torch.no_grad():
             x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(self.device)  # (N, T, F)
-            lp, out_lens = self.model(x, lens)  # (N, T', C), (N,)
-        return [lp[i, :n].float().cpu().numpy() for i, n in enumerate(out_lens.tolist())]
+            if not self.frame_head:
+                lp, out_lens = self.model(x, lens)  # (N, T', C), (N,)
+                return [(lp[i, :n].float().cpu().numpy(), None) for i, n in enumerate(out_lens.tolist())]
+            lp, out_lens, flp = self.model(x, lens, frames=True)  # ..., (N, T, C)
+        return [(lp[i, :n].float().cpu().numpy(), flp[i, :m].float().cpu().numpy())
+                for i, (n, m) in enumerate(zip(out_lens.tolist(), lens.tolist()))]
 
     def load(self, path) -> torch.Tensor:
         """Mono waveform at the model's rate, or TranscribeError with the reason."""
@@ -150,24 +161,33 @@ class Transcriber:
         return self.transcribe_wave(self.load(path), str(path), timestamps)
 
     def transcribe_wave(self, wave: torch.Tensor, name: str = "", timestamps: bool = False) -> Transcript:
-        return self.transcript(self.log_probs(wave), len(wave), name, timestamps)
+        return self.transcript(*self.posteriors(wave), len(wave), name, timestamps)
 
-    def transcript(self, lp: np.ndarray, n_samples: int, name: str = "", timestamps: bool = False) -> Transcript:
-        """Decode (T', C) log posteriors of an `n_samples` waveform into a Transcript."""
+    def transcript(self, lp: np.ndarray, frames: np.ndarray | None, n_samples: int, name: str = "",
+                   timestamps: bool = False) -> Transcript:
+        """Decode the `posteriors` of an `n_samples` waveform into a Transcript."""
         ids = search(lp, self.decode, self.lm_matrix)
         t = Transcript(name, self.tokenizer.decode(ids), n_samples / self.sample_rate, self.sample_rate)
         if timestamps:
-            spans = align(lp, ids)
-            t.segments = frame_segments(spans, t.phones, self.frame_s, t.duration)
-            t.confidence = [round(float(math.exp(lp[s:e, i].max())), 4) for (s, e), i in zip(spans, ids)]
+            t.segments, t.confidence = self._segments(lp, frames, ids, t.phones, t.duration)
         return t
-
 
     def align_phones(self, wave: torch.Tensor, phones: list[str]) -> list[tuple[float, float, str]]:
         """Time-align a given phone sequence (in the model's set, e.g. a decoded hyp.txt line) to a
         waveform; ValueError if the audio is too short for it."""
-        return align_segments(self.log_probs(wave), self.tokenizer.encode(phones), phones, self.frame_s,
-                              len(wave) / self.sample_rate)
+        lp, frames = self.posteriors(wave)
+        return self._segments(lp, frames, self.tokenizer.encode(phones), phones, len(wave) / self.sample_rate)[0]
+
+    def _segments(self, lp, frames, ids: list[int], phones: list[str], duration: float) -> tuple[list, list[float]]:
+        """(segments, confidence per phone): Viterbi on the frame head's 10 ms posteriors when the model
+        has one, else CTC forced alignment; confidence = the phone's highest posterior over its frames."""
+        if frames is not None:
+            post, spans = frames, viterbi_spans(frames, ids)
+            segments = frame_head_segments(spans, phones, self.hop_s, duration)
+        else:
+            post, spans = lp, align(lp, ids)
+            segments = frame_segments(spans, phones, self.frame_s, duration)
+        return segments, [round(float(math.exp(post[s:e, i].max())), 4) for (s, e), i in zip(spans, ids)]
 
 
 def expand_inputs(items: list) -> tuple[list[tuple[Path, str]], list[str]]:

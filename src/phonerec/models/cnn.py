@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .common import conv_out_lens
+from .common import AcousticModel, conv_out_lens
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ResBlock(nn.Module):
         return self.act(x + self.body(x))
 
 
-class CNNModel(nn.Module):
+class CNNModel(AcousticModel):
     Config = CNNConfig
 
     def __init__(self, cfg: CNNConfig, n_feats: int, n_classes: int):
@@ -49,13 +49,18 @@ class CNNModel(nn.Module):
         self.subsampling = int(torch.tensor(self.strides).prod())
         self.blocks = nn.Sequential(*[ResBlock(ch, k, cfg.dropout) for _ in range(cfg.cnn_blocks)])
         self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv1d(ch, n_classes, 1))
+        self.hidden_dim = ch
 
     def output_lengths(self, feat_lens: torch.Tensor) -> torch.Tensor:
         return conv_out_lens(feat_lens, self.kernel, self.strides)
 
-    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+    def encode(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        """(N, T, F) -> (hidden (N, T', C) after the residual blocks, out_lens (N,))."""
         x = feats.transpose(1, 2)  # (N, F, T)
         for layer in self.front:
             x = layer(x)  # (N, C, T / stride)
-        x = self.out(self.blocks(x))  # (N, classes, T')
-        return x.transpose(1, 2).float().log_softmax(-1), self.output_lengths(feat_lens)  # (N, T', classes)
+        return self.blocks(x).transpose(1, 2), self.output_lengths(feat_lens)  # (N, T', C)
+
+    def ctc_output(self, hidden: torch.Tensor) -> torch.Tensor:
+        x = self.out(hidden.transpose(1, 2))  # (N, classes, T')
+        return x.transpose(1, 2).float().log_softmax(-1)  # (N, T', classes)

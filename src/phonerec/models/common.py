@@ -1,4 +1,5 @@
-"""Pieces shared by the acoustic models: output lengths after strided convs, a masked BiLSTM."""
+"""Pieces shared by the acoustic models: output lengths after strided convs, a masked BiLSTM, and the
+optional frame-classification head (FrameHead) with the forward() every model shares (AcousticModel)."""
 from __future__ import annotations
 
 import torch
@@ -31,3 +32,49 @@ class BiLSTM(nn.Module):
         y, _ = self.lstm(packed)
         y, _ = pad_packed_sequence(y, batch_first=True, total_length=total)  # (N, T, 2H)
         return y
+
+
+class FrameHead(nn.Module):
+    """Frame classifier at the INPUT frame rate: one Linear(H, subsampling * C) on the encoder output
+    (N, T', H), reshaped to (N, T' * subsampling, C) and cropped to the T input frames, so input
+    frame j * subsampling + k is predicted from output frame j (the 2x subsampling does not cap the
+    time resolution of the alignment). Classes are the CTC output classes (blank 0 is never a target)."""
+
+    def __init__(self, hidden_dim: int, subsampling: int, n_classes: int):
+        super().__init__()
+        self.subsampling, self.n_classes = subsampling, n_classes
+        self.linear = nn.Linear(hidden_dim, subsampling * n_classes)
+
+    def forward(self, hidden: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """(N, T', H) -> (N, n_frames, C) fp32 log posteriors (n_frames <= T' * subsampling)."""
+        n, t, _ = hidden.shape
+        y = self.linear(hidden).reshape(n, t * self.subsampling, self.n_classes)[:, :n_frames]
+        return y.float().log_softmax(-1)
+
+
+class AcousticModel(nn.Module):
+    """Base of the models: `encode(feats, lens) -> (hidden (N, T', H), out_lens)` and `ctc_output(hidden)
+    -> (N, T', C) log posteriors` are the model's own; forward() chains them. A model built with a
+    frame head (`frame_head=True`, train.frame_weight > 0) also returns, when called with
+    `frames=True`, the head's (N, T, C) log posteriors at the input frame rate (valid: feat_lens).
+    Without a head the model has exactly the parameters (and state-dict keys) it had before the head
+    existed."""
+
+    hidden_dim: int
+    subsampling: int
+
+    def add_frame_head(self, n_classes: int) -> None:
+        self.frame_head = FrameHead(self.hidden_dim, self.subsampling, n_classes)
+
+    @property
+    def has_frame_head(self) -> bool:
+        return getattr(self, "frame_head", None) is not None
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, frames: bool = False):
+        hidden, lens = self.encode(feats, feat_lens)
+        log_probs = self.ctc_output(hidden)
+        if not frames:
+            return log_probs, lens
+        if not self.has_frame_head:
+            raise ValueError("this model has no frame head (trained with train.frame_weight 0)")
+        return log_probs, lens, self.frame_head(hidden, feats.shape[1])

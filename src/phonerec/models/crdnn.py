@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .common import BiLSTM, conv_out_lens
+from .common import AcousticModel, BiLSTM, conv_out_lens
 
 
 @dataclass
@@ -29,7 +29,7 @@ class CRDNNConfig:
                              f"({len(self.time_strides)}) must have the same length: one stride per conv block")
 
 
-class CRDNN(nn.Module):
+class CRDNN(AcousticModel):
     Config = CRDNNConfig
 
     def __init__(self, cfg: CRDNNConfig, n_feats: int, n_classes: int):
@@ -56,11 +56,13 @@ class CRDNN(nn.Module):
         self.skip = nn.Linear(cfg.lstm_hidden, cfg.proj_dim)
         self.dnn = nn.Sequential(nn.LayerNorm(cfg.proj_dim), nn.LeakyReLU(), nn.Dropout(cfg.dropout))
         self.out = nn.Linear(cfg.proj_dim, n_classes)
+        self.hidden_dim = cfg.proj_dim
 
     def output_lengths(self, feat_lens: torch.Tensor) -> torch.Tensor:
         return conv_out_lens(feat_lens, self.kernel, self.strides)
 
-    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+    def encode(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        """(N, T, F) -> (hidden (N, T', P) after the DNN, out_lens (N,))."""
         x = feats.unsqueeze(1)  # (N, 1, T, F)
         for block in self.cnn:
             x = block(x)  # (N, C, T', F')
@@ -68,5 +70,8 @@ class CRDNN(nn.Module):
         n, c, t, f = x.shape
         x = self.proj_in(x.permute(0, 2, 1, 3).reshape(n, t, c * f))  # (N, T', H)
         h = self.rnn_proj(self.rnn(x, lens)) + self.skip(x)  # (N, T', P)
-        logits = self.out(self.dnn(h)).float()  # (N, T', C) in fp32 for CTC
-        return logits.log_softmax(-1), lens
+        return self.dnn(h), lens
+
+    def ctc_output(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.out(hidden).float()  # (N, T', C) in fp32 for CTC
+        return logits.log_softmax(-1)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .common import BiLSTM
+from .common import AcousticModel, BiLSTM
 
 
 @dataclass
@@ -25,7 +25,7 @@ class LSTMConfig:
             raise ValueError(f"frame_stack must be >= 1, got {self.frame_stack}")
 
 
-class BiLSTMModel(nn.Module):
+class BiLSTMModel(AcousticModel):
     Config = LSTMConfig
 
     def __init__(self, cfg: LSTMConfig, n_feats: int, n_classes: int):
@@ -34,12 +34,14 @@ class BiLSTMModel(nn.Module):
         self.rnn = BiLSTM(n_feats * self.subsampling, cfg.lstm_hidden, cfg.lstm_layers, cfg.dropout)
         self.dropout = nn.Dropout(cfg.dropout)
         self.out = nn.Linear(self.rnn.out_dim, n_classes)
+        self.hidden_dim = self.rnn.out_dim
 
     def output_lengths(self, feat_lens: torch.Tensor) -> torch.Tensor:
         s = self.subsampling
         return torch.div(feat_lens + s - 1, s, rounding_mode="floor")  # a partial last stack counts
 
-    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+    def encode(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        """(N, T, F) -> (hidden (N, T/s, 2H) after dropout, out_lens (N,))."""
         s = self.subsampling
         n, t, f = feats.shape
         if s > 1:
@@ -48,4 +50,7 @@ class BiLSTMModel(nn.Module):
             feats = feats.reshape(n, (t + pad) // s, f * s)  # (N, T/s, F*s)
         lens = self.output_lengths(feat_lens)
         x = self.rnn(feats, lens)  # (N, T/s, 2H)
-        return self.out(self.dropout(x)).float().log_softmax(-1), lens
+        return self.dropout(x), lens
+
+    def ctc_output(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.out(hidden).float().log_softmax(-1)
