@@ -52,18 +52,24 @@ class Transcript:
     sample_rate: int
     segments: list[tuple[float, float, str]] | None = None  # (start, end, phone) in seconds
     confidence: list[float] = field(default_factory=list)  # per phone: max posterior over its frames
+    words: list[tuple[float, float, str]] | None = None  # (start, end, word) in seconds (forced alignment)
 
     def to_dict(self) -> dict:
-        """{file, duration, phones[, segments: [{phone, start, end, confidence}]]} (JSON-ready)."""
+        """{file, duration, phones[, segments: [{phone, start, end, confidence}]][, words: [{word, start,
+        end}]]} (JSON-ready)."""
         d = {"file": self.path, "duration": round(self.duration, 4), "phones": self.phones}
         if self.segments is not None:
             d["segments"] = [{"phone": p, "start": round(s, 4), "end": round(e, 4), "confidence": c}
                              for (s, e, p), c in zip(self.segments, self.confidence or [None] * len(self.segments))]
+        if self.words is not None:
+            d["words"] = [{"word": w, "start": round(s, 4), "end": round(e, 4)} for s, e, w in self.words]
         return d
 
     def to_textgrid(self) -> str:
-        """Praat TextGrid with one `phones` tier (needs timestamps)."""
-        return format_textgrid({"phones": self._needs_segments("textgrid")}, self.duration)
+        """Praat TextGrid with a `phones` tier, under a `words` tier when words are known (needs timestamps)."""
+        phones = self._needs_segments("textgrid")
+        tiers = {"phones": phones} if self.words is None else {"words": self.words, "phones": phones}
+        return format_textgrid(tiers, self.duration)
 
     def to_phn(self) -> str:
         """TIMIT .phn lines (start and end in 16 kHz samples; needs timestamps)."""
