@@ -245,3 +245,20 @@ def test_training_writes_the_head_only_when_frame_weight_is_set(tmp_path, weight
     keys = list(torch.load(tmp_path / "exp" / "model.pt", weights_only=False)["model"])
     assert model.has_frame_head == (weight > 0) and any(k.startswith("frame_head.") for k in keys) == (weight > 0)
     assert [k for k in keys if not k.startswith("frame_head.")] == list(build_model(cfg.model, 8, 49).state_dict())
+
+
+def test_frame_weight_without_phone_times_is_an_error(tmp_path):
+    """A manifest without .PHN times would leave the head untrained and every boundary wrong: refused, naming it."""
+    from phonerec.config import load_config
+    from phonerec.experiment import build_training
+    from phonerec.manifest import read_manifest, write_manifest
+    from phonerec.trainer import TrainingError
+
+    cfg = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=8", "model.lstm.lstm_layers=1",
+                             "features.n_mels=8", "train.frame_weight=0.5"])
+    _tiny_data_with_times(tmp_path / "data", cfg)
+    path = tmp_path / "data" / "manifests" / "train.json"
+    rows = read_manifest(path, check_files=False)
+    write_manifest(path, {u: {k: v for k, v in r.items() if k != "ground_truth_phn_ends"} for u, r in rows.items()})
+    with pytest.raises(TrainingError, match=r"train\.json: train\.frame_weight is 0\.5 but the manifest has no phone times"):
+        build_training(cfg, tmp_path / "data", tmp_path / "exp", device="cpu")

@@ -34,7 +34,7 @@ from .manifest import read_manifest
 from .models import build_model, count_parameters
 from .phones import PhoneTokenizer
 from .scoring import score
-from .trainer import Trainer, TrainerConfig, adamw
+from .trainer import Trainer, TrainerConfig, TrainingError, adamw
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,11 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     train_set = load_split(data_dir, "train", cfg, tokenizer, cmvn)
     dev_set = load_split(data_dir, "dev", cfg, tokenizer, cmvn)
     core = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer), frame_head=cfg.train.frame_weight > 0).to(device)
-    if cfg.train.frame_weight > 0 and train_set.frame_targets is None:
-        log.warning("train.frame_weight is %g but the train manifest has no ground_truth_phn_ends: "
-                    "the frame head is not trained", cfg.train.frame_weight)
+    if cfg.train.frame_weight > 0 and train_set.frame_targets is None:  # an untrained head would misplace every boundary
+        raise TrainingError(f"{data_dir / 'manifests' / 'train.json'}: train.frame_weight is {cfg.train.frame_weight:g} "
+                            "but the manifest has no phone times (ground_truth_phn_ends, written by prepare from the "
+                            ".PHN files) for every utterance: prepare again, or train without the head "
+                            "(--set train.frame_weight=0)")
     torch.manual_seed(cfg.train.seed + dist_info.rank)  # same initial weights, per-rank dropout/masks
     dropped = drop_unalignable(train_set, core, "train")
     dev_refs = references(dev_set, tokenizer)
