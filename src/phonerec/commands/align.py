@@ -1,4 +1,5 @@
-"""Forced alignment: time-align known phones to audio with a trained model (CTC Viterbi).
+"""Forced alignment: time-align known phones or words to audio with a trained model (Viterbi on the
+frame head's 10 ms posteriors when the model has one, else CTC forced alignment).
 
   align.py --model exp/crdnn a.wav --phones a.PHN --format textgrid --out aligned/
   align.py --model exp/crdnn DR1/FCJF0/SA1.WAV DR1/FCJF0/SX37.WAV     (the .PHN beside each file)
