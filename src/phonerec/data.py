@@ -46,9 +46,10 @@ class Batch:
         return len(self.utt_ids)
 
 
-def speed_of(utt_id: str) -> float:
-    """Speed factor of a cached copy `<utt>-sp0.9` (1.0 for the original)."""
-    return float(utt_id.rsplit("-sp", 1)[1]) if "-sp" in utt_id else 1.0
+def split_speed(utt_id: str) -> tuple[str, float]:
+    """(manifest utterance id, speed factor) of a cached copy `<utt>-sp0.9`; (utt_id, 1.0) for an original."""
+    base, _, speed = utt_id.partition("-sp")
+    return base, float(speed) if speed else 1.0
 
 
 def frame_labels(row: dict, n_frames: int, hop: int, tokenizer: PhoneTokenizer, phone_set: int,
@@ -91,19 +92,20 @@ class PhoneDataset(torch.utils.data.Dataset):
         self.lengths = cache.lengths.tolist()
         self.offsets = cache.offsets.tolist()
         self.feats = normalize(cache.feats, cmvn)  # (sum T, F) float32, normalised once
-        self.targets = []
+        self.targets, rows, speeds = [], [], []
         for utt_id in self.utt_ids:
-            base = utt_id.split("-sp")[0]
+            base, speed = split_speed(utt_id)
             if base not in manifest:
                 raise KeyError(f"feature cache has utterance {utt_id!r} that the manifest lacks; rerun the features stage")
             ids = tokenizer.encode(fold(manifest[base]["phn"].split(), phone_set))
             self.targets.append(torch.tensor(ids, dtype=torch.long))
+            rows.append(manifest[base])
+            speeds.append(speed)
         self.frame_targets = None
-        rows = [manifest[u.split("-sp")[0]] for u in self.utt_ids]
         if rows and all(r.get("ground_truth_phn_ends") for r in rows):
             hop = int(round(cache.config["sample_rate"] * cache.config["hop_ms"] / 1000))
-            self.frame_targets = [frame_labels(r, n, hop, tokenizer, phone_set, speed_of(u))
-                                  for r, n, u in zip(rows, self.lengths, self.utt_ids)]
+            self.frame_targets = [frame_labels(r, n, hop, tokenizer, phone_set, s)
+                                  for r, n, s in zip(rows, self.lengths, speeds)]
             if any(x is None for x in self.frame_targets):  # times that do not match the phones
                 self.frame_targets = None
 
