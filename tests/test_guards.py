@@ -32,3 +32,20 @@ def test_lm_is_re_estimated_when_the_train_manifest_changes(tmp_path, caplog):
     assert "another training manifest" in caplog.text
     assert second.info["n_sentences"] == 2 and second.prob("ow", "s") > 0.5 and second.prob("iy", "sh") < 0.1
     assert BigramLM.load(path).info["source_sha256"] == second.info["source_sha256"] != first.info["source_sha256"]
+
+
+def test_model_whose_stored_config_cannot_be_read_is_not_up_to_date(tmp_path):
+    """why_retrain says why (instead of swallowing the error) when model.pt's config is unreadable today."""
+    import torch
+    from conftest import export_tiny_model
+
+    from phonerec.experiment import load_model, why_retrain
+
+    export_tiny_model(tmp_path)
+    cfg = load_model(tmp_path, "cpu")[1]
+    assert why_retrain(tmp_path, cfg) is None
+    state = torch.load(tmp_path / "model.pt", weights_only=False)
+    state["config"]["train"]["lr"] = "fast"  # a value no version of phonerec wrote
+    torch.save(state, tmp_path / "model.pt")
+    reason = why_retrain(tmp_path, cfg)
+    assert reason and "holds a config this version cannot read" in reason and "train.lr" in reason

@@ -18,6 +18,7 @@ import torch
 from . import checkpoint, distributed
 from .augment import SpecAugment
 from .config import (
+    ConfigError,
     ExperimentConfig,
     describe_diff,
     from_dict,
@@ -230,8 +231,8 @@ def why_retrain(exp_dir, cfg: ExperimentConfig) -> str | None:
     trained = normalize_config_dict(checkpoint.load(path).get("config") or {}, strict=False)  # older formats
     try:  # settings added since (e.g. train.frame_weight) take their defaults, as that model was trained
         trained = to_dict(from_dict(ExperimentConfig, trained))
-    except Exception:
-        pass
+    except ConfigError as e:  # a stored config today's code cannot read: that model cannot be used as it is
+        return f"{path} holds a config this version cannot read ({e})"
     keys = training_diff(trained, to_dict(cfg))
     return f"{path} was trained with another config: {describe_diff(trained, to_dict(cfg), keys)}" if keys else None
 
