@@ -130,8 +130,9 @@ def sentence_words(text: str) -> list[str]:
 # Pronunciation: words -> 61-phone sequence with TIMIT labelling conventions
 # ---------------------------------------------------------------------------------
 
-_STOPS = {"b": "bcl", "d": "dcl", "g": "gcl", "p": "pcl", "t": "tcl", "k": "kcl"}
-_AFFRICATES = {"ch": "tcl", "jh": "dcl"}
+# Closure of each stop release and affricate, as in TIMIT's labels (also used by lexicon.with_closures).
+STOP_CLOSURES = {"b": "bcl", "d": "dcl", "g": "gcl", "p": "pcl", "t": "tcl", "k": "kcl"}
+AFFRICATE_CLOSURES = {"ch": "tcl", "jh": "dcl"}
 _VOWELS = set("iy ih eh ey ae aa aw ay ah ao oy ow uh uw ux er ax ix axr ax-h".split())
 _VOCALIC = _VOWELS | {"el", "em", "en", "eng"}
 _UNSTRESSED = {"ax", "ix", "axr", "el", "en", "em", "iy", "er", "ow"}
@@ -182,7 +183,7 @@ def _substitute(seq: list[list], rng: np.random.Generator) -> None:
                 item[0] = "dx"
             elif ph == "t" and across and r < 0.7:
                 item[0] = "q"  # suit in: s ux q en
-        elif ph == "t" and word_final and p_ph in _VOCALIC and n_ph not in _STOPS and r < 0.25:
+        elif ph == "t" and word_final and p_ph in _VOCALIC and n_ph not in STOP_CLOSURES and r < 0.25:
             item[0] = "q"  # that.: dh ae q
         elif ph == "d" and across and n_ph == "y" and r < 0.35:
             item[0] = "jh"  # had your: hv ae dcl jh er
@@ -191,7 +192,7 @@ def _substitute(seq: list[list], rng: np.random.Generator) -> None:
             item[0] = "nx"
         elif ph == "hh" and prev is not None and p_ph != "pau" and p_ph not in _VOICELESS and r < 0.8:
             item[0] = "hv"  # voiced h between voiced sounds
-        elif ph == "ax" and p_ph in _VOICELESS and r < (0.6 if (n_ph in _VOICELESS or n_ph in _STOPS) else 0.2):
+        elif ph == "ax" and p_ph in _VOICELESS and r < (0.6 if (n_ph in _VOICELESS or n_ph in STOP_CLOSURES) else 0.2):
             item[0] = "ax-h"
     seq[:] = [item for item in seq if item[0] is not None]
 
@@ -217,12 +218,12 @@ def _expand_stops(seq: list[list], rng: np.random.Generator) -> list[list]:
     out: list[list] = []
     n = len(seq)
     for i, (ph, w) in enumerate(seq):
-        if ph in _AFFRICATES:
-            out += [[_AFFRICATES[ph], w], [ph, w]]
-        elif ph in _STOPS:
+        if ph in AFFRICATE_CLOSURES:
+            out += [[AFFRICATE_CLOSURES[ph], w], [ph, w]]
+        elif ph in STOP_CLOSURES:
             n_ph = seq[i + 1][0] if i + 1 < n else None
             word_final = i + 1 == n or seq[i + 1][1] != w
-            if n_ph in _STOPS or n_ph in _AFFRICATES:
+            if n_ph in STOP_CLOSURES or n_ph in AFFRICATE_CLOSURES:
                 p_drop = 0.5
             elif n_ph is None or n_ph == "pau":
                 p_drop = 0.3
@@ -230,7 +231,7 @@ def _expand_stops(seq: list[list], rng: np.random.Generator) -> list[list]:
                 p_drop = 0.3
             else:
                 p_drop = 0.0
-            out.append([_STOPS[ph], w])
+            out.append([STOP_CLOSURES[ph], w])
             if rng.random() >= p_drop:
                 out.append([ph, w])
         else:

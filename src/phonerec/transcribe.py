@@ -207,7 +207,7 @@ def expand_inputs(items: list) -> tuple[list[tuple[Path, str]], list[str]]:
             files = sorted(f for f in item.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
             if not files:
                 problems.append(f"{item}: folder holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
-            found += [(f, str(f.relative_to(item).parent / _stem(f))) for f in files]
+            found += [(f, str(f.relative_to(item).parent / output_stem(f))) for f in files]
         elif item.suffix.lower() in LIST_SUFFIXES and item.is_file():
             for line in item.read_text().splitlines():
                 line = line.split("#", 1)[0].strip()
@@ -216,13 +216,14 @@ def expand_inputs(items: list) -> tuple[list[tuple[Path, str]], list[str]]:
                     if not p.exists() and len(line.split()) > 1:  # Kaldi-style `utt_id path`
                         p = Path(line.split()[-1])
                     p = p if p.is_absolute() or p.exists() else item.parent / p
-                    found.append((p, _stem(p)))
+                    found.append((p, output_stem(p)))
         else:
-            found.append((item, _stem(item)))  # a missing or unreadable file is reported when transcribed
+            found.append((item, output_stem(item)))  # a missing or unreadable file is reported when transcribed
     return found, problems
 
 
-def _stem(path: Path) -> str:
+def output_stem(path: Path) -> str:
+    """Output name of an audio file: its name up to the first dot (SA1.WAV.wav -> SA1)."""
     return path.name.split(".")[0] or "audio"
 
 

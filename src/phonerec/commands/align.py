@@ -31,7 +31,7 @@ from ..lexicon import LexiconError, cmudict_lexicon, find_timitdic, pronounce, r
 from ..logs import setup_logging
 from ..phones import fold
 from ..textgrid import format_phn
-from ..transcribe import FORMATS, TranscribeError, Transcriber, Transcript, _stem, format_transcript, output_path
+from ..transcribe import FORMATS, TranscribeError, Transcriber, Transcript, format_transcript, output_path, output_stem
 
 log = logging.getLogger("align")
 
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
             continue
         text = format_transcript(t, a.format)
         if a.out:
-            path = output_path(a.out, _stem(audio), a.format, taken)
+            path = output_path(a.out, output_stem(audio), a.format, taken)
             write_text(path, text)
             if a.format == "phn" and t.words is not None:
                 write_text(path.with_suffix(".wrd"), format_phn(t.words, 16000))
