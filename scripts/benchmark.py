@@ -2,8 +2,8 @@
 """Benchmark: speed and memory figures of a config on a corpus (see `phonerec benchmark --help`).
 
 The code is phonerec.commands.benchmark, also installed as `phonerec benchmark`."""
-from phonerec.cli import run
 from phonerec.commands.benchmark import main  # noqa: F401  (tests call main)
+from phonerec.commands.cli import run
 
 if __name__ == "__main__":
     run(main)

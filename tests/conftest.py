@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from phonerec.synth import generate_corpus
+from phonerec.corpora.synthetic import generate_corpus
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +69,8 @@ def export_untrained(model, extra: dict, exp_dir: Path) -> Path:
     checkpoint (no batches, so no update) and experiment.export_model turns best.pt into model.pt."""
     import torch
 
-    from phonerec.experiment import export_model
-    from phonerec.trainer import Trainer, TrainerConfig
+    from phonerec.experiment.train import export_model
+    from phonerec.training.trainer import Trainer, TrainerConfig
 
     trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.0), None,
                       TrainerConfig(epochs=1, lr=0.0, monitor="dev_per"), ckpt_dir=exp_dir / "checkpoints",

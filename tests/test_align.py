@@ -10,10 +10,11 @@ import pytest
 import soundfile as sf
 from conftest import export_tiny_model
 
+from phonerec import aligner
 from phonerec.commands import align
+from phonerec.corpora.timit import read_phn
 from phonerec.phones import fold
 from phonerec.textgrid import read_textgrid
-from phonerec.timit import read_phn
 
 PHN = "0 3000 h#\n3000 4000 q\n4000 5600 ae\n5600 7000 bcl\n7000 8000 b\n8000 12000 h#\n"
 FOLDED = ["sil", "ae", "vcl", "b", "sil"]  # 48 phones, q dropped
@@ -31,13 +32,13 @@ def setup(tmp_path_factory):
 
 
 def test_read_phone_list_formats(setup, tmp_path):
-    assert align.read_phone_list(setup / "SA1.PHN", 48) == FOLDED
-    assert align.read_phone_list(setup / "list.txt", 48) == FOLDED
+    assert aligner.read_phone_list(setup / "SA1.PHN", 48) == FOLDED
+    assert aligner.read_phone_list(setup / "list.txt", 48) == FOLDED
     (tmp_path / "one.txt").write_text("sil\nae\nvcl\nb\nsil\n")  # 48-phone symbols, one a line
-    assert align.read_phone_list(tmp_path / "one.txt", 48) == FOLDED
+    assert aligner.read_phone_list(tmp_path / "one.txt", 48) == FOLDED
     (tmp_path / "bad.txt").write_text("h# xx h#")
     with pytest.raises(align.TranscribeError, match="bad.txt.*xx"):
-        align.read_phone_list(tmp_path / "bad.txt", 48)
+        aligner.read_phone_list(tmp_path / "bad.txt", 48)
 
 
 @pytest.mark.parametrize("fmt", ["textgrid", "phn", "json"])

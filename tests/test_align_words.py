@@ -7,10 +7,11 @@ import pytest
 import soundfile as sf
 from conftest import export_tiny_model
 
-from phonerec import lexicon as lx
+from phonerec import aligner
 from phonerec.commands import align
+from phonerec.corpora import lexicon as lx
+from phonerec.corpora.timit import read_phn
 from phonerec.textgrid import read_textgrid
-from phonerec.timit import read_phn
 
 TIMITDIC = """; Hand-written excerpt in TIMITDIC.TXT's format
 ;
@@ -66,7 +67,7 @@ def test_word_index_survives_folding():
     assert phones == "h# sh iy hh ae dcl d h#".split()
     assert index == [None, 0, 0, 1, 1, 1, 1, None]
     # 39 set: dcl -> sil; h# + a word-initial closure merge into one sil that stays with the h#
-    assert align.fold_indexed(["h#", "bcl", "b", "q", "ae", "h#"], [None, 0, 0, 1, 1, None], 39) == \
+    assert aligner.fold_indexed(["h#", "bcl", "b", "q", "ae", "h#"], [None, 0, 0, 1, 1, None], 39) == \
         (["sil", "b", "ae", "sil"], [None, 0, 1, None])
 
 

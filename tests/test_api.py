@@ -87,3 +87,67 @@ def test_example_notebook_runs_end_to_end(trained, tmp_path, monkeypatch):
         exec(compile("".join(cell["source"]), "recognizer.ipynb", "exec"), namespace)
     assert namespace["t"].phones and (tmp_path / "aligned.TextGrid").is_file()
     assert [p for _, _, p in parse_textgrid((tmp_path / "aligned.TextGrid").read_text())["phones"]] == namespace["t"].phones
+
+
+def _cli_align(exp, wav, tmp_path, *extra):
+    """`phonerec align` on one file, as JSON: what Recognizer.align must give too."""
+    from phonerec.commands import align as align_command
+
+    out = tmp_path / "cli"
+    assert align_command.main([str(wav), "--model", str(exp), "--format", "json", "--out", str(out), *extra]) == 0
+    (path,) = out.iterdir()
+    return json.loads(path.read_text())
+
+
+def test_align_phones_equals_the_align_command(trained, tmp_path):
+    """Recognizer.align(file, phones=its .PHN) and with the phones as a list: the segments and
+    confidences `phonerec align` writes for the same file."""
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu")
+    row = next(iter(manifest.values()))
+    wav = Path(row["wav"])
+    phn = wav.with_suffix(".PHN")
+    cli = _cli_align(exp, wav, tmp_path, "--phones", str(phn))
+    t = r.align(str(wav), phones=phn)
+    assert t.to_dict()["segments"] == cli["segments"] and t.phones == cli["phones"]
+    assert t.segments[0][0] == 0.0 and t.segments[-1][1] == pytest.approx(row["duration"])
+    listed = r.align(str(wav), phones=row["phn"].split())  # 61-phone symbols, folded like the file's
+    assert listed.to_dict()["segments"] == cli["segments"]
+    wave, sr = sf.read(wav, dtype="float32")
+    from_wave = r.align(wave, sr, phones=row["phn"].split()).segments
+    assert [x for seg in from_wave for x in seg[:2]] == pytest.approx([x for seg in t.segments for x in seg[:2]])
+
+
+def test_align_text_through_a_lexicon_equals_the_align_command(trained, tmp_path):
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu")
+    row = next(iter(manifest.values()))
+    wav = Path(row["wav"])
+    from phonerec.corpora.synthetic import LEXICON
+
+    lexicon = tmp_path / "lexicon.txt"  # the words of the synthetic corpus, in CMUdict-free TIMITDIC form
+    lexicon.write_text("".join(f"{w}  /{' '.join(prons[0])}/\n" for w, prons in LEXICON.items()))
+    cli = _cli_align(exp, wav, tmp_path, "--text", str(wav.with_suffix(".TXT")), "--lexicon", str(lexicon))
+    t = r.align(str(wav), text=row["wrd"], lexicon=lexicon)
+    d = t.to_dict()
+    assert d["segments"] == cli["segments"] and d["words"] == cli["words"]
+    assert [w for _, _, w in t.words] == row["wrd"].split()
+    assert [p for _, _, p in parse_textgrid(t.to_textgrid())["words"]] == row["wrd"].split()
+
+
+def test_align_lists_are_batched_and_errors_name_the_input(trained):
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu")
+    rows = list(manifest.values())[:5]
+    batched = r.align([row["wav"] for row in rows], phones=[row["phn"].split() for row in rows], batch_size=2)
+    for row, t in zip(rows, batched):
+        assert t.path == row["wav"]
+        one = r.align(row["wav"], phones=row["phn"].split()).segments
+        assert [p for *_, p in t.segments] == [p for *_, p in one]
+        assert [x for seg in t.segments for x in seg[:2]] == pytest.approx([x for seg in one for x in seg[:2]], abs=1e-6)
+    with pytest.raises(ValueError, match="phones= or text="):
+        r.align(rows[0]["wav"])
+    with pytest.raises(ValueError, match="2 audio input"):
+        r.align([rows[0]["wav"], rows[1]["wav"]], phones=[["sil"]])
+    with pytest.raises(TranscribeError, match="not in the lexicon"):
+        r.align(rows[0]["wav"], text="zyzzyva", lexicon={"she": ["sh", "iy"]})

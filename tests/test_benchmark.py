@@ -6,6 +6,7 @@ import os
 import pytest
 
 from phonerec.commands import benchmark
+from phonerec.experiment import benchmark as measures
 
 TINY = ["--set", "model.name=lstm", "--set", "model.lstm.lstm_hidden=32", "--set", "model.lstm.lstm_layers=1",
         "--set", "model.lstm.frame_stack=2", "--set", "data.max_frames=3000"]
@@ -95,8 +96,8 @@ def test_epoch_mode_and_data_folder(figures, tmp_path, capsys):
 def test_times_the_training_that_experiment_builds(figures, tmp_path, monkeypatch):
     """Catches the benchmark setting training up on its own again (its copy of TrainConfig once
     lacked max_bad_steps): it must time what `experiment.build_training` makes."""
-    built, real = [], benchmark.build_training
-    monkeypatch.setattr(benchmark, "build_training", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    built, real = [], measures.build_training
+    monkeypatch.setattr(measures, "build_training", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
     out = tmp_path / "b.json"
     rc = benchmark.main(["--data", figures["corpus"]["data_dir"], *TINY, "--set", "train.max_bad_steps=3", "--steps",
                          "1", "--warmup", "0", "--threads", "1", "--feature-utts", "2", "--decode-utts", "2",

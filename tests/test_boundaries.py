@@ -1,4 +1,4 @@
-"""Phone boundary accuracy (phonerec.boundaries): the metric, the folding rule, the recognized
+"""Phone boundary accuracy (phonerec.evaluation.boundaries): the metric, the folding rule, the recognized
 pairing, .PHN times read back, CTC Viterbi segments, and alignment.json from the score stage."""
 import json
 import shutil
@@ -7,17 +7,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from phonerec.boundaries import (
-    boundary_metric,
-    forced_errors,
-    merge_segments,
-    recognized_errors,
-    reference_segments,
-)
-from phonerec.manifest import read_manifest
+from phonerec.corpora.manifest import read_manifest
+from phonerec.corpora.timit import Utterance, manifest_row
+from phonerec.decoding.align import align_ctc
+from phonerec.evaluation.boundaries import boundary_metric, forced_errors, recognized_errors
+from phonerec.segments import merge_segments, reference_segments
 from phonerec.textgrid import format_phn
-from phonerec.timit import Utterance, manifest_row
-from phonerec.transcribe import align_segments
 
 KEYS = {"within_10ms_pct", "within_20ms_pct", "within_30ms_pct", "mean_abs_ms", "median_abs_ms", "n_boundaries"}
 
@@ -74,7 +69,7 @@ def test_viterbi_segments_of_a_hand_built_posterior():
     """Blank, a, b over 10 frames of 20 ms: a spikes at frames 2-3, b at 6-7, blanks elsewhere."""
     path = [0, 0, 1, 1, 0, 0, 2, 2, 0, 0]
     lp = np.log(np.full((10, 3), 0.05) + np.eye(3)[path] * 0.85)
-    segs = align_segments(lp, [1, 2], ["a", "b"], 0.02, 0.2)
+    segs = align_ctc(lp, [1, 2], ["a", "b"], 0.02, 0.2)
     # the blank gap (frames 4-5) is split at its middle: ((4 + 6) / 2 - 0.5) * 20 ms = 90 ms
     assert segs == [(0.0, pytest.approx(0.09), "a"), (pytest.approx(0.09), 0.2, "b")]
 
@@ -109,7 +104,8 @@ def test_score_stage_writes_alignment_json(trained_model, tmp_path, capsys):
 def test_too_short_utterances_are_counted_not_dropped():
     """align_split + score_alignment on hand-built posteriors: one utterance with a known path,
     one with 2 frames for 4 phones (reported as unaligned, its boundaries still in the total)."""
-    from phonerec.boundaries import align_split, score_alignment
+    from phonerec.decoding.align import align_split
+    from phonerec.evaluation.boundaries import score_alignment
     from phonerec.phones import PhoneTokenizer
 
     tok = PhoneTokenizer.for_set(48)

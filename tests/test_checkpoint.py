@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from phonerec import checkpoint
+from phonerec.training import checkpoint
 
 
 def test_average_of_identical_checkpoints_is_the_checkpoint(tmp_path):

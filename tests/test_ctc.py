@@ -1,6 +1,6 @@
 import torch
 
-from phonerec.ctc import ctc_loss, greedy_decode, min_frames_needed
+from phonerec.decoding.ctc import ctc_loss, greedy_decode, min_frames_needed
 
 
 def test_greedy_collapses_repeats_and_blanks():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import export_untrained
 
-from phonerec.ctc import align, beam_search_decode, greedy_decode, min_frames_needed, prefix_beam_search
+from phonerec.decoding.ctc import align, beam_search_decode, greedy_decode, min_frames_needed, prefix_beam_search
 
 
 def _log(p):
@@ -165,7 +165,7 @@ def test_align_spans_are_ordered_and_cover_the_tokens():
     assert min_frames_needed([1, 1]) == 3
 
 
-# --- decoding whole splits (phonerec.decoding, scripts/decode.py) ---------------------------------
+# --- decoding whole splits (phonerec.experiment.decode, scripts/decode.py) ---------------------------------
 
 
 
@@ -174,7 +174,7 @@ def _tiny_experiment(tmp_path):
     import json
 
     from phonerec.config import ExperimentConfig, ModelConfig, to_dict
-    from phonerec.features import FeatureCache, _cache_config
+    from phonerec.features.fbank import FeatureCache, _cache_config
     from phonerec.models import build_model
     from phonerec.models.cnn import CNNConfig
     from phonerec.phones import PhoneTokenizer
@@ -205,8 +205,8 @@ def test_decode_script_greedy_default_and_tuning(tmp_path):
     from pathlib import Path
 
     from phonerec.data import make_loader
-    from phonerec.experiment import decode_loader, load_model, load_split
-    from phonerec.scoring import read_hyp_file
+    from phonerec.evaluation.per import read_hyp_file
+    from phonerec.experiment.train import decode_loader, load_model, load_split
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     import decode as decode_script
@@ -230,7 +230,7 @@ def test_decode_script_greedy_default_and_tuning(tmp_path):
         best = min(d["tuning"]["grid"], key=lambda r: (r["per"], r["lm_weight"], abs(r["insertion_bonus"])))
         assert (d["lm_weight"], d["insertion_bonus"]) == (best["lm_weight"], best["insertion_bonus"])
     assert decode_script.main(args + ["--tune-split", "test"]) == 1  # never tune on test
-    from phonerec.decoding import resolve_decode_config
+    from phonerec.decoding.search import resolve_decode_config
 
     reused = resolve_decode_config(None, exp / "decode_test" / "decode.json")  # tuned settings, e.g. for transcribe
     assert (reused.method, reused.beam, reused.lm_weight) == ("beam", 4, d["lm_weight"])
@@ -240,7 +240,7 @@ def test_decode_script_greedy_default_and_tuning(tmp_path):
 
 def test_decode_config_file_and_overrides(tmp_path):
     from phonerec.config import ConfigError, DecodeConfig
-    from phonerec.decoding import resolve_decode_config
+    from phonerec.decoding.search import resolve_decode_config
 
     (tmp_path / "exp.yaml").write_text("model:\n  name: lstm\ndecode:\n  method: beam\n  beam: 8\n")
     (tmp_path / "bare.yaml").write_text("lm_weight: 0.5\ninsertion_bonus: 1\n")

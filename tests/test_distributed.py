@@ -12,13 +12,13 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-from phonerec import distributed
 from phonerec.config import ModelConfig
 from phonerec.data import collate
-from phonerec.experiment import ctc_step
+from phonerec.experiment.train import ctc_step
 from phonerec.models import build_model
 from phonerec.models.lstm import LSTMConfig
-from phonerec.trainer import Trainer, TrainerConfig
+from phonerec.training import distributed
+from phonerec.training.trainer import Trainer, TrainerConfig
 
 CFG = ModelConfig("lstm", LSTMConfig(frame_stack=1, lstm_hidden=16, lstm_layers=1, dropout=0.0))
 LR = 1.0

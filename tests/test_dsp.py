@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from phonerec import dsp
+from phonerec.features import dsp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ sys.meta_path.insert(0, Broken())
 sys.argv = ["features.py"] + sys.argv[1:]
 sys.path.insert(0, {scripts!r})
 import features
-from phonerec.cli import run
+from phonerec.commands.cli import run
 run(features.main, sys.argv[1:])
 """
 

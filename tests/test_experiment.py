@@ -4,8 +4,8 @@ import torch
 
 from phonerec.config import ModelConfig
 from phonerec.data import PhoneDataset
-from phonerec.experiment import drop_unalignable
-from phonerec.features import FeatureCache
+from phonerec.experiment.train import drop_unalignable
+from phonerec.features.fbank import FeatureCache
 from phonerec.models import MODELS, build_model
 from phonerec.models.cnn import CNNConfig
 from phonerec.models.crdnn import CRDNNConfig
@@ -50,8 +50,8 @@ def test_utterances_too_short_for_ctc_are_reported_and_excluded(caplog, name):
 
 def _tiny_data(data_dir, cfg, n_utts=6):
     """data_dir/manifests/{train,dev}.json and fbank/{train,dev}.pt, cmvn.json of random features."""
-    from phonerec.features import _cache_config, save_cmvn
-    from phonerec.manifest import write_manifest
+    from phonerec.corpora.manifest import write_manifest
+    from phonerec.features.fbank import _cache_config, save_cmvn
 
     g = torch.Generator().manual_seed(0)
     for split in ("train", "dev"):
@@ -71,7 +71,7 @@ def test_build_training_carries_every_train_setting(tmp_path):
     that does not reach the trainer, optimizer, loader or checkpoints (the benchmark's own copy
     used to drop max_bad_steps)."""
     from phonerec.config import load_config, to_dict
-    from phonerec.experiment import build_training
+    from phonerec.experiment.train import build_training
 
     cfg = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=8", "model.lstm.lstm_layers=1",
                              "features.n_mels=8", "data.max_frames=200", "train.epochs=3", "train.lr=0.01",

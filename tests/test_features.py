@@ -5,9 +5,17 @@ import pytest
 import soundfile as sf
 import torch
 
-from phonerec.augment import SpecAugment
 from phonerec.config import FeatureConfig, SpecAugmentConfig
-from phonerec.features import Fbank, FeatureCache, FeatureError, check_compatible, compute_cmvn, extract, normalize
+from phonerec.features.augment import SpecAugment
+from phonerec.features.fbank import (
+    Fbank,
+    FeatureCache,
+    FeatureError,
+    check_compatible,
+    compute_cmvn,
+    extract,
+    normalize,
+)
 
 
 @pytest.fixture

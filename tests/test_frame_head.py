@@ -10,8 +10,8 @@ import torch
 
 from phonerec.config import ExperimentConfig, ModelConfig, to_dict
 from phonerec.data import PhoneDataset, collate, frame_labels
-from phonerec.features import FeatureCache
-from phonerec.frame_align import frame_segments, viterbi_spans
+from phonerec.decoding.align import frame_head_segments, viterbi_spans
+from phonerec.features.fbank import FeatureCache
 from phonerec.models import build_model
 from phonerec.phones import PhoneTokenizer
 
@@ -86,8 +86,8 @@ def test_frame_head_is_at_the_input_frame_rate_and_absent_at_weight_0(name):
 def test_ctc_step_adds_the_weighted_frame_loss_only_when_asked():
     """ctc_step: frame_weight 0 is the CTC loss alone even when the batch has frame targets;
     > 0 adds weight x cross-entropy over the unpadded frames, and the head gets gradients."""
-    from phonerec.ctc import ctc_loss
-    from phonerec.experiment import ctc_step
+    from phonerec.decoding.ctc import ctc_loss
+    from phonerec.experiment.train import ctc_step
 
     torch.manual_seed(0)
     model = build_model(_model_cfg("crdnn"), 6, len(TOK), frame_head=True).eval()
@@ -154,13 +154,13 @@ def test_viterbi_known_path_and_minimum_duration():
 def test_frame_segments_put_boundaries_half_a_frame_before_the_first_frame():
     """Span [s, e) at 10 ms frames: the boundary before it is at (s - 0.5) * 10 ms; the segments tile
     [0, duration]. With frame_labels' convention this is within 5 ms of the true boundary."""
-    segs = frame_segments([(0, 6), (6, 12), (12, 31)], ["sil", "b", "ae"], 0.01, 0.3)
+    segs = frame_head_segments([(0, 6), (6, 12), (12, 31)], ["sil", "b", "ae"], 0.01, 0.3)
     assert [(round(s, 4), round(e, 4), p) for s, e, p in segs] == [(0.0, 0.055, "sil"), (0.055, 0.115, "b"),
                                                                   (0.115, 0.3, "ae")]
     labels = frame_labels(ROW, 31, 160, TOK, 48).numpy()
     onehot = np.log(np.full((31, len(TOK)), 1e-3) + np.eye(len(TOK))[labels])
     ids = TOK.encode(["sil", "b", "ae", "sil"])
-    segs = frame_segments(viterbi_spans(onehot, ids), ["sil", "b", "ae", "sil"], 0.01, 0.3)
+    segs = frame_head_segments(viterbi_spans(onehot, ids), ["sil", "b", "ae", "sil"], 0.01, 0.3)
     truth = [0.05, 0.11, 0.2]  # merged: b takes q's time
     assert all(abs(e - r) <= 0.005 + 1e-9 for (_, e, _), r in zip(segs, truth))
 
@@ -171,7 +171,7 @@ def test_model_with_head_round_trips_and_timestamps_come_from_it(tmp_path):
     a model without the head keeps CTC timestamps (20 ms output frames)."""
     from conftest import export_untrained
 
-    from phonerec.experiment import load_model
+    from phonerec.experiment.train import load_model
     from phonerec.transcribe import Transcriber
 
     cfg = ExperimentConfig()
@@ -195,10 +195,11 @@ def test_model_with_head_round_trips_and_timestamps_come_from_it(tmp_path):
 
 
 def test_align_split_uses_the_frame_posteriors_when_given():
-    """boundaries.align_split with frame-head posteriors: method frame_viterbi at 10 ms frames, and on
+    """decoding.align.align_split with frame-head posteriors: method frame_viterbi at 10 ms frames, and on
     posteriors that follow the frame labels every boundary is within 5 ms (the CTC path, on 20 ms
     output frames, is what it uses without them). Catches the decode stage still aligning on CTC."""
-    from phonerec.boundaries import align_split, score_alignment
+    from phonerec.decoding.align import align_split
+    from phonerec.evaluation.boundaries import score_alignment
 
     labels = frame_labels(ROW, 31, 160, TOK, 48).numpy()
     frames = np.log(np.full((31, len(TOK)), 1e-3) + np.eye(len(TOK))[labels])
@@ -214,8 +215,8 @@ def test_align_split_uses_the_frame_posteriors_when_given():
 
 def _tiny_data_with_times(data_dir, cfg, n_utts=4):
     """manifests/{train,dev}.json with .PHN ends and fbank caches of random features (T = 31)."""
-    from phonerec.features import _cache_config, save_cmvn
-    from phonerec.manifest import write_manifest
+    from phonerec.corpora.manifest import write_manifest
+    from phonerec.features.fbank import _cache_config, save_cmvn
 
     g = torch.Generator().manual_seed(0)
     for split in ("train", "dev"):
@@ -233,7 +234,7 @@ def test_training_writes_the_head_only_when_frame_weight_is_set(tmp_path, weight
     """experiment.train end to end on a tiny corpus with .PHN times: frame_weight 1 trains and stores the
     head (load_model rebuilds it from the stored config); 0 stores exactly the CTC model's keys."""
     from phonerec.config import load_config
-    from phonerec.experiment import load_model, train
+    from phonerec.experiment.train import load_model, train
 
     cfg = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=8", "model.lstm.lstm_layers=1",
                              "features.n_mels=8", "train.epochs=1", "train.warmup_steps=1",
@@ -250,9 +251,9 @@ def test_training_writes_the_head_only_when_frame_weight_is_set(tmp_path, weight
 def test_frame_weight_without_phone_times_is_an_error(tmp_path):
     """A manifest without .PHN times would leave the head untrained and every boundary wrong: refused, naming it."""
     from phonerec.config import load_config
-    from phonerec.experiment import build_training
-    from phonerec.manifest import read_manifest, write_manifest
-    from phonerec.trainer import TrainingError
+    from phonerec.corpora.manifest import read_manifest, write_manifest
+    from phonerec.experiment.train import build_training
+    from phonerec.training.trainer import TrainingError
 
     cfg = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=8", "model.lstm.lstm_layers=1",
                              "features.n_mels=8", "train.frame_weight=0.5"])

@@ -2,7 +2,7 @@
 import json
 
 from phonerec.config import ExperimentConfig, describe_diff, to_dict, training_diff
-from phonerec.lm import BigramLM, load_or_estimate
+from phonerec.decoding.lm import BigramLM, load_or_estimate
 from phonerec.phones import PHONES_48
 
 
@@ -39,7 +39,7 @@ def test_model_whose_stored_config_cannot_be_read_is_not_up_to_date(tmp_path):
     import torch
     from conftest import export_tiny_model
 
-    from phonerec.experiment import load_model, why_retrain
+    from phonerec.experiment.train import load_model, why_retrain
 
     export_tiny_model(tmp_path)
     cfg = load_model(tmp_path, "cpu")[1]

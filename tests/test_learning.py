@@ -14,8 +14,8 @@ labels. Checked by breaking the library: each utterance trained on the next one'
 import re
 
 from phonerec.commands import baseline
-from phonerec.manifest import read_manifest
-from phonerec.scoring import read_hyp_file, score
+from phonerec.corpora.manifest import read_manifest
+from phonerec.evaluation.per import read_hyp_file, score
 
 MARGIN = 25.0  # percentage points under the unigram baseline
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from phonerec.lm import EOS, BigramLM, LMError, load_or_estimate
+from phonerec.decoding.lm import EOS, BigramLM, LMError, load_or_estimate
 from phonerec.phones import PHONES_48, PhoneTokenizer
 
 SENTS = [["a", "b", "a"], ["b", "b"], ["a"], ["a", "c", "b"]]

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from phonerec import checkpoint
 from phonerec.config import (
     ExperimentConfig,
     ModelConfig,
@@ -17,15 +16,16 @@ from phonerec.config import (
     to_dict,
     training_diff,
 )
-from phonerec.ctc import greedy_decode
-from phonerec.experiment import load_model, why_retrain
+from phonerec.decoding.ctc import greedy_decode
+from phonerec.evaluation.report import _model_info
+from phonerec.experiment.train import load_model, why_retrain
 from phonerec.models import MODELS, build_model, count_parameters
 from phonerec.models.cnn import CNNConfig
 from phonerec.models.crdnn import CRDNNConfig
 from phonerec.models.lstm import LSTMConfig
 from phonerec.phones import PhoneTokenizer
-from phonerec.report import _model_info
-from phonerec.trainer import Trainer, TrainerConfig, adamw
+from phonerec.training import checkpoint
+from phonerec.training.trainer import Trainer, TrainerConfig, adamw
 
 CONF = Path(__file__).resolve().parents[1] / "recipes" / "timit" / "conf"
 

@@ -135,7 +135,7 @@ def test_decode_stage_reruns_when_the_method_changes(recipe_run, tmp_path):
 KILL_HOOK = """
 import io, json, os, runpy, signal, sys
 import torch
-from phonerec.trainer import Trainer
+from phonerec.training.trainer import Trainer
 
 where, marker = sys.argv[1], sys.argv[2]
 KILL_EPOCH = 3

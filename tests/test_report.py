@@ -7,19 +7,19 @@ import torch
 from conftest import export_untrained
 
 from phonerec.config import ExperimentConfig, ModelConfig, save_config, to_dict
-from phonerec.models import build_model
-from phonerec.models.crdnn import CRDNNConfig
-from phonerec.phones import PhoneTokenizer, fold
-from phonerec.report import (
+from phonerec.evaluation.per import analyze, score, write_hyp_file, write_score, write_summary
+from phonerec.evaluation.report import (
     fold_segments,
     pick_examples,
     plot_confusion,
     plot_history,
     plot_utterance,
-    reference_segments,
     write_report,
 )
-from phonerec.scoring import analyze, score, write_hyp_file, write_score, write_summary
+from phonerec.models import build_model
+from phonerec.models.crdnn import CRDNNConfig
+from phonerec.phones import PhoneTokenizer, fold
+from phonerec.segments import reference_segments
 
 PNG = b"\x89PNG\r\n\x1a\n"
 HISTORY = [{"epoch": e, "train_loss": 3.0 / e, "dev_loss": 3.2 / e + 0.1, "dev_per": 80.0 / e + 10, "lr": 1e-3,
@@ -90,7 +90,16 @@ def experiment(tmp_path):
         write_hyp_file(exp / f"decode_{split}" / "hyp.txt", hyps)
         write_score(exp / f"decode_{split}", *score(refs, hyps))
         write_summary(exp / f"decode_{split}", analyze(refs, hyps), split)
+        segments = {u: {"forced": _tiled(fold(refs[u], 48)), "hyp": _tiled(h)} for u, h in hyps.items()}
+        (exp / f"decode_{split}" / "segments.json").write_text(json.dumps(
+            {"method": "ctc_viterbi", "phone_set": 48, "frame_s": 0.02, "utts": segments, "failed": {}}))
     return exp, data
+
+
+def _tiled(phones, duration=1.0):
+    """Segments of equal length tiling [0, duration], as decode's segments.json holds them."""
+    step = duration / len(phones)
+    return [[round(i * step, 4), round((i + 1) * step, 4), p] for i, p in enumerate(phones)]
 
 
 def test_report_puts_numbers_and_images_together(experiment):
@@ -105,12 +114,14 @@ def test_report_puts_numbers_and_images_together(experiment):
     for image in images:
         assert _is_png(exp / image), image
     assert "ref: `sil sh iy hh ae sil d sil`" in md
-    assert "hyp: `sil sh iy hh ae sil aa`" in md  # the scored hyp.txt line, aligned (best utterance)
+    assert "hyp: `sil sh iy hh ae sil aa`" in md  # the scored hyp.txt line (best utterance)
 
 
-def test_report_without_model_or_history_still_writes_numbers(experiment):
+def test_report_needs_no_model_and_without_segments_or_history_still_writes_numbers(experiment):
     exp, data = experiment
     (exp / "model.pt").unlink()
+    assert "utt_" in write_report(exp, data, ("test",)).read_text()  # the examples come from segments.json
+    (exp / "decode_test" / "segments.json").unlink()
     (exp / "history.json").unlink()
     md = write_report(exp, data, ("test",)).read_text()
     assert "| test |" in md and "history.png" not in md and "utt_" not in md

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from phonerec.scoring import CONVENTIONS, read_hyp_file, score, write_hyp_file, write_score
+from phonerec.evaluation.per import CONVENTIONS, read_hyp_file, score, write_hyp_file, write_score
 
 
 def test_hand_computed_per(tmp_path):

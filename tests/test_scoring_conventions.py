@@ -3,8 +3,8 @@ import random
 
 import pytest
 
+from phonerec.evaluation.per import align_optional, score
 from phonerec.phones import PHONES_61, fold
-from phonerec.scoring import align_optional, score
 
 
 def _one(ref: str, hyp: str, convention: str):

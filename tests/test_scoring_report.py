@@ -6,8 +6,8 @@ from pathlib import Path
 import jiwer
 import pytest
 
+from phonerec.evaluation.per import align, analyze, score, speaker_of, summary_text, write_hyp_file, write_score
 from phonerec.phones import PHONES_39, PHONES_61, fold
-from phonerec.scoring import align, analyze, score, speaker_of, summary_text, write_hyp_file, write_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import score as score_script  # noqa: E402

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from phonerec import checkpoint
 from phonerec.smoke import SmokeDataError, cifar, common, mnist, run_smoke
 from phonerec.smoke.common import EpochShuffle, SmallCNN, SmokeConfig, fit_and_test, make_splits
-from phonerec.trainer import Trainer, TrainerConfig
+from phonerec.training import checkpoint
+from phonerec.training.trainer import Trainer, TrainerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from phonerec import synth
-from phonerec.synth import (
+from phonerec.corpora import synthetic as synth
+from phonerec.corpora.synthetic import (
     CORE_TEST_SPEAKERS,
     DEV_SPEAKERS,
     LEXICON,
@@ -23,7 +23,7 @@ from phonerec.synth import (
     write_speaker,
     write_sphere,
 )
-from phonerec.timit import standard_speaker_list
+from phonerec.corpora.timit import standard_speaker_list
 
 REPO = Path(__file__).resolve().parents[1]
 CLOSURE = {"b": "bcl", "d": "dcl", "g": "gcl", "p": "pcl", "t": "tcl", "k": "kcl", "ch": "tcl", "jh": "dcl"}

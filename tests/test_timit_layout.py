@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from phonerec.synth import write_sphere
-from phonerec.timit import prepare, read_speaker_list, standard_speaker_list
+from phonerec.corpora.synthetic import write_sphere
+from phonerec.corpora.timit import prepare, read_speaker_list, standard_speaker_list
 
 DEV, CORE = read_speaker_list(standard_speaker_list("dev")), read_speaker_list(standard_speaker_list("core_test"))
 TRAIN_PER_DR = (38, 76, 76, 68, 70, 35, 77, 22)  # 462 speakers, as on the LDC disc
@@ -113,7 +113,7 @@ def test_full_tree_gives_3696_400_192(core):
     assert spk["dev"] == set(DEV) and spk["test"] == set(CORE) and len(spk["train"]) == 462
     assert report.problems == []
     assert report.counts == {
-        "train": {"utterances": 3696, "expected": 3696, "skipped": []},
+        "train": {"utterances": 3696, "expected": None, "skipped": []},
         "dev": {"utterances": 400, "expected": 400, "skipped": []},
         "test": {"utterances": 192, "expected": 192, "skipped": []},
     }
@@ -126,7 +126,7 @@ def test_prepare_reads_only_audio_headers(core):
 
 def test_non_corpus_entries_are_ignored_in_one_log_line(tree, caplog):
     root, extras = tree
-    with caplog.at_level(logging.INFO, logger="phonerec.timit"):
+    with caplog.at_level(logging.INFO, logger="phonerec.corpora.timit"):
         manifests, report = prepare(root, DEV, CORE)
     lines = [r for r in caplog.records if "non-corpus" in r.getMessage()]
     assert len(lines) == 1, "one line for all of them"
@@ -141,7 +141,7 @@ def test_non_corpus_entries_are_ignored_in_one_log_line(tree, caplog):
 
 
 def test_full_test_set_is_all_168_speakers_and_warns(tree, caplog):
-    with caplog.at_level(logging.WARNING, logger="phonerec.timit"):
+    with caplog.at_level(logging.WARNING, logger="phonerec.corpora.timit"):
         manifests, report = prepare(tree[0], DEV, CORE, test_set="full")
     test_spk = {r["spk_id"] for r in manifests["test"].values()}
     assert len(manifests["test"]) == 1344 and len(test_spk) == 168
@@ -158,7 +158,7 @@ def test_missing_test_utterance_is_counted(tree, caplog):
     for src, dst in moved:
         src.rename(dst)
     try:
-        with caplog.at_level(logging.WARNING, logger="phonerec.timit"):
+        with caplog.at_level(logging.WARNING, logger="phonerec.corpora.timit"):
             manifests, report = prepare(root, DEV, CORE)
     finally:
         for src, dst in moved:

@@ -5,15 +5,15 @@ import pytest
 import torch
 
 from phonerec.config import ModelConfig
-from phonerec.ctc import greedy_decode
 from phonerec.data import collate
-from phonerec.experiment import ctc_step
+from phonerec.decoding.ctc import greedy_decode
+from phonerec.experiment.train import ctc_step
 from phonerec.models import build_model
 from phonerec.models.cnn import CNNConfig
 from phonerec.models.crdnn import CRDNNConfig
 from phonerec.models.lstm import LSTMConfig
-from phonerec.schedule import lr_factor
-from phonerec.trainer import Trainer, TrainerConfig, TrainingError, adamw
+from phonerec.training.schedule import lr_factor
+from phonerec.training.trainer import Trainer, TrainerConfig, TrainingError, adamw
 
 
 def _toy_batches(n_utts=4, seed=0):

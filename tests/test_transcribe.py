@@ -9,18 +9,11 @@ import torch
 from conftest import export_tiny_model
 
 from phonerec.config import DecodeConfig
+from phonerec.corpora.timit import CorpusError, read_phn
+from phonerec.decoding.align import ctc_segments
 from phonerec.phones import PHONES_61
 from phonerec.textgrid import format_phn, format_textgrid, parse_textgrid, read_textgrid
-from phonerec.timit import CorpusError, read_phn
-from phonerec.transcribe import (
-    TranscribeError,
-    Transcriber,
-    Transcript,
-    expand_inputs,
-    format_transcript,
-    frame_segments,
-    output_path,
-)
+from phonerec.transcribe import TranscribeError, Transcriber, Transcript, expand_inputs, format_transcript, output_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import transcribe as transcribe_script  # noqa: E402
@@ -97,11 +90,11 @@ def test_frame_segments_geometry():
     # 20 ms output frames (frame j covers (j +- 0.5) * 20 ms); phones on frames [1,3), [6,7), [7,8):
     # blank frames 3..5 split at their middle (frame 4 -> 0.08 s), b and c touch (edge 6.5 -> 0.13 s),
     # leading and trailing blanks go to the first and last phone
-    segs = frame_segments([(1, 3), (6, 7), (7, 8)], ["a", "b", "c"], 0.02, duration=0.2)
+    segs = ctc_segments([(1, 3), (6, 7), (7, 8)], ["a", "b", "c"], 0.02, duration=0.2)
     assert segs == [(0.0, pytest.approx(0.08), "a"), (pytest.approx(0.08), pytest.approx(0.13), "b"),
                     (pytest.approx(0.13), 0.2, "c")]
-    assert frame_segments([(9, 10)], ["a"], 0.02, duration=0.185) == [(0.0, 0.185, "a")]
-    assert frame_segments([], [], 0.02, 1.0) == []
+    assert ctc_segments([(9, 10)], ["a"], 0.02, duration=0.185) == [(0.0, 0.185, "a")]
+    assert ctc_segments([], [], 0.02, 1.0) == []
 
 
 def _transcript(phones):

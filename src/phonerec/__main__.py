@@ -1,4 +1,4 @@
 """`python -m phonerec <command>`: the same as the installed `phonerec` command."""
-from .commands import main
+from phonerec.commands import main
 
 main()

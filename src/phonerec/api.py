@@ -3,6 +3,7 @@
     from phonerec import Recognizer
     r = Recognizer.load("recipes/timit/exp/crdnn_quick")          # folder or model.pt, CPU or CUDA
     r.transcribe("a.wav").phones                                   # or (waveform, sample_rate), or lists
+    r.align("a.wav", text="she had your dark suit").to_textgrid()  # or phones=[...] / a .PHN file
 
 model.pt carries the config, the phone set and the CMVN statistics, so nothing else is needed
 (SpeechBrain's EncoderASR lost TIMIT's label encoder this way: its issue #1446).
@@ -14,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import dsp
-from .transcribe import MIN_SECONDS, TranscribeError, Transcriber, Transcript
+from phonerec.aligner import aligned_transcript, alignment_target
+from phonerec.features import dsp
+from phonerec.transcribe import MIN_SECONDS, TranscribeError, Transcriber, Transcript
 
 
 class Recognizer:
-    """A trained phone recognizer: `transcribe` files or waveforms, one or many (batched)."""
+    """A trained phone recognizer: `transcribe` or `align` files or waveforms, one or many (batched)."""
 
     def __init__(self, transcriber: Transcriber):
         self._t = transcriber
@@ -50,16 +52,48 @@ class Recognizer:
         An unreadable, empty or too short input raises TranscribeError naming it, as the CLI does.
         """
         single = not isinstance(audio, (list, tuple))
+        out = self._batched([audio] if single else list(audio), sample_rate, batch_size,
+                            lambda k, lp, frames, n, name: self._t.transcript(lp, frames, n, name, timestamps))
+        return out[0] if single else out
+
+    def align(self, audio, sample_rate: int | None = None, *, phones=None, text=None, lexicon=None,
+              batch_size: int = 16) -> Transcript | list[Transcript]:
+        """Forced alignment: the given phones, or the words of `text` through a lexicon, placed in time.
+
+        `audio` as for `transcribe`. `phones`: a list of phone symbols (61, 48 or 39 set; folded to the
+        model's) or a phones file (.PHN, one per line or space-separated); `text`: the words as a string
+        or a text file (.TXT, .WRD, plain); `lexicon`: a file (TIMITDIC.TXT or CMUdict format), a
+        {word: phones} dict, or None (the TIMIT tree's DOC/TIMITDIC.TXT beside an audio path, else
+        CMUdict). For a list of audio, `phones` or `text` is a list of the same length. Returns the
+        Transcript `phonerec align` writes: phones, segments, confidence and, for a text, words.
+        """
+        if (phones is None) == (text is None):
+            raise ValueError("give phones= or text=, one of them")
+        single = not isinstance(audio, (list, tuple))
         items = [audio] if single else list(audio)
+        given = phones if text is None else text
+        given = [given] if single else list(given)
+        if len(given) != len(items):
+            raise ValueError(f"{len(items)} audio input(s) but {len(given)} {'phones' if text is None else 'texts'}")
+        targets = [alignment_target(self._t, Path(x) if isinstance(x, (str, Path)) else None,
+                                    None if text is not None else g, g if text is not None else None, lexicon)
+                   for x, g in zip(items, given)]
+        out = self._batched(items, sample_rate, batch_size,
+                            lambda k, lp, frames, n, name: aligned_transcript(self._t, lp, frames, n, name, targets[k]))
+        return out[0] if single else out
+
+    def _batched(self, items: list, sample_rate, batch_size: int, finish) -> list[Transcript]:
+        """`finish(k, ctc posteriors, frame posteriors, n_samples, name)` of each item, the network run
+        over padded batches of similar length."""
         waves = [self._wave(x, sample_rate, k) for k, x in enumerate(items)]
         order = sorted(range(len(waves)), key=lambda k: len(waves[k][0]))  # similar lengths pad little
-        out: list[Transcript | None] = [None] * len(waves)
+        out: list = [None] * len(waves)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             for k, (lp, frames) in zip(chunk, self._t.posteriors_batch([waves[k][0] for k in chunk])):
                 wave, name = waves[k]
-                out[k] = self._t.transcript(lp, frames, len(wave), name, timestamps)
-        return out[0] if single else out
+                out[k] = finish(k, lp, frames, len(wave), name)
+        return out
 
     def _wave(self, x, sample_rate, index: int) -> tuple[torch.Tensor, str]:
         """(mono waveform at the model's rate, name) of a path or an array."""

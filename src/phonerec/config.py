@@ -16,6 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from phonerec.fileio import write_text
+from phonerec.models import MODELS
+
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +76,7 @@ class ModelConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
         name = _coerce(str, values.get("name", cls.name), f"{where}.name")
-        config_class, models = _model_class(name, f"{where}.name").Config, _model_registry()
+        config_class, models = _model_class(name, f"{where}.name").Config, MODELS
         for key, value in values.items():
             if key in ("name", name) or (key in models and value is None):  # `--set model.cnn=null` drops it
                 continue
@@ -91,14 +94,8 @@ class ModelConfig:
         return f"{self.name} ({', '.join(f'{k} {v}' for k, v in dataclasses.asdict(self.conf).items())})"
 
 
-def _model_registry() -> dict:
-    from .models import MODELS  # imported here: the models import torch, and nothing of this module
-
-    return MODELS
-
-
 def _model_class(name: str, where: str):
-    models = _model_registry()
+    models = MODELS
     if name not in models:
         raise ConfigError(f"{where}: unknown model {name!r} (choose one of {', '.join(models)})")
     return models[name]
@@ -329,6 +326,4 @@ def describe_diff(old: dict, new: dict, keys: list[str]) -> str:
 
 
 def save_config(cfg: ExperimentConfig, path) -> None:
-    from .fileio import write_text
-
     write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from .features import FeatureCache, normalize
-from .phones import PhoneTokenizer, fold
+from phonerec.features.fbank import FeatureCache, normalize
+from phonerec.phones import PhoneTokenizer, fold
+from phonerec.segments import merge_segments
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,10 @@ def frame_labels(row: dict, n_frames: int, hop: int, tokenizer: PhoneTokenizer, 
 
     Frame t is centred on sample t * hop (features.Fbank); its label is the phone covering that
     sample (a phone covers (start, end]: a centre exactly on a boundary goes to the earlier phone),
-    after folding to `phone_set` by the boundary metric's rule (boundaries.merge_segments: q gives
+    after folding to `phone_set` by the shared rule (segments.merge_segments: q gives
     its time to the previous phone, equal neighbours merge). A speed-perturbed copy at speed s was
     resampled so that its sample n is original sample n * s. Frames past the last end take the
     last phone."""
-    from .boundaries import merge_segments  # boundaries imports scoring; keep data's imports light
-
     ends_s = str(row.get("ground_truth_phn_ends") or "").split()
     phones = row["phn"].split()
     if not ends_s or len(ends_s) != len(phones):

@@ -1,7 +1,8 @@
 """Atomic file writes: a stage interrupted mid-write never leaves a file a later stage trusts.
 
 Everything is written to a temporary name in the same folder and renamed into place
-(`os.replace` is atomic on POSIX within one filesystem).
+(`os.replace` is atomic on POSIX within one filesystem). The file gets the mode any new file
+gets (0666 less the umask), not the temporary file's 0600, so a lab's group can read results.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def atomic_path(path: str | os.PathLike):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     try:
         yield Path(tmp)
@@ -25,6 +27,13 @@ def atomic_path(path: str | os.PathLike):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back: POSIX has no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text: str) -> None:

@@ -1,13 +1,9 @@
 """Transcribe audio files with a trained model: phones, and optionally a time span per phone.
 
-Timestamps come from forced alignment of the decoded phones on the model's own posteriors: on
-the frame head's 10 ms posteriors (frame_align: Viterbi with a minimum duration per phone) when
-the model has one (trained with train.frame_weight > 0), else on the CTC posteriors as follows.
-CTC output frame j is centred at j * subsampling * hop seconds (feature frame t is centred on
-sample t * hop) and is taken to cover half a frame either side. CTC marks a
-phone by a spike of one or a few frames with blanks around it, so the blank frames between
-two phones are split at their midpoint and the leading / trailing blanks go to the first /
-last phone: the segments tile the whole file, as a TIMIT .phn file does, and are monotonic.
+Timestamps come from forced alignment of the decoded phones on the model's own posteriors
+(decoding.align): on the frame head's 10 ms posteriors when the model has one (trained with
+train.frame_weight > 0), else on the CTC posteriors. The segments tile the whole file, as a
+TIMIT .phn file does, and are monotonic.
 """
 from __future__ import annotations
 
@@ -20,16 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import AudioError, load_audio
-from .config import DecodeConfig
-from .ctc import align
-from .decoding import check_decode_config, load_lm_matrix, resolve_decode_config, search
-from .experiment import load_model
-from .features import Fbank, normalize
-from .frame_align import frame_segments as frame_head_segments
-from .frame_align import viterbi_spans
-from .lm import LMError
-from .textgrid import format_phn, format_textgrid
+from phonerec.config import DecodeConfig
+from phonerec.decoding.align import ctc_segments, frame_head_segments, viterbi_spans
+from phonerec.decoding.ctc import align
+from phonerec.decoding.lm import LMError
+from phonerec.decoding.search import check_decode_config, load_lm_matrix, resolve_decode_config, search
+from phonerec.experiment.train import load_model
+from phonerec.features.audio import AudioError, load_audio
+from phonerec.features.fbank import Fbank, normalize
+from phonerec.textgrid import format_phn, format_textgrid
 
 log = logging.getLogger(__name__)
 
@@ -79,28 +74,6 @@ class Transcript:
         if self.segments is None:
             raise ValueError(f"format {fmt!r} needs timestamps")
         return self.segments
-
-
-def frame_segments(spans: list[tuple[int, int]], phones: list[str], frame_s: float,
-                   duration: float) -> list[tuple[float, float, str]]:
-    """Output-frame spans [start, end) per phone -> (start, end, phone) seconds.
-
-    Frame j covers [(j - 0.5) * frame_s, (j + 0.5) * frame_s]; blank frames between two
-    phones go half to each; the first phone starts at 0 and the last ends at `duration`."""
-    if len(spans) != len(phones):
-        raise ValueError(f"{len(spans)} spans for {len(phones)} phones")
-    if not spans:
-        return []
-    inner = [((end + start) / 2 - 0.5) * frame_s for (_, end), (start, _) in zip(spans, spans[1:])]
-    bounds = [0.0] + [min(max(b, 0.0), duration) for b in inner] + [duration]
-    return [(s, e, p) for s, e, p in zip(bounds, bounds[1:], phones)]
-
-
-def align_segments(log_probs: np.ndarray, ids: list[int], phones: list[str], frame_s: float,
-                   duration: float) -> list[tuple[float, float, str]]:
-    """CTC Viterbi alignment of a given phone sequence on (T', C) posteriors -> segments tiling
-    [0, duration] (frame_segments); ValueError when there are too few frames for it."""
-    return frame_segments(align(log_probs, ids), phones, frame_s, duration)
 
 
 class Transcriber:
@@ -175,16 +148,16 @@ class Transcriber:
         ids = search(lp, self.decode, self.lm_matrix)
         t = Transcript(name, self.tokenizer.decode(ids), n_samples / self.sample_rate, self.sample_rate)
         if timestamps:
-            t.segments, t.confidence = self._segments(lp, frames, ids, t.phones, t.duration)
+            t.segments, t.confidence = self.segments(lp, frames, ids, t.phones, t.duration)
         return t
 
     def align_phones(self, wave: torch.Tensor, phones: list[str]) -> list[tuple[float, float, str]]:
         """Time-align a given phone sequence (in the model's set, e.g. a decoded hyp.txt line) to a
         waveform; ValueError if the audio is too short for it."""
         lp, frames = self.posteriors(wave)
-        return self._segments(lp, frames, self.tokenizer.encode(phones), phones, len(wave) / self.sample_rate)[0]
+        return self.segments(lp, frames, self.tokenizer.encode(phones), phones, len(wave) / self.sample_rate)[0]
 
-    def _segments(self, lp, frames, ids: list[int], phones: list[str], duration: float) -> tuple[list, list[float]]:
+    def segments(self, lp, frames, ids: list[int], phones: list[str], duration: float) -> tuple[list, list[float]]:
         """(segments, confidence per phone): Viterbi on the frame head's 10 ms posteriors when the model
         has one, else CTC forced alignment; confidence = the phone's highest posterior over its frames."""
         if frames is not None:
@@ -192,7 +165,7 @@ class Transcriber:
             segments = frame_head_segments(spans, phones, self.hop_s, duration)
         else:
             post, spans = lp, align(lp, ids)
-            segments = frame_segments(spans, phones, self.frame_s, duration)
+            segments = ctc_segments(spans, phones, self.frame_s, duration)
         return segments, [round(float(math.exp(post[s:e, i].max())), 4) for (s, e), i in zip(spans, ids)]
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-from ..cli import run
+from phonerec import __version__
+from phonerec.commands.cli import run
 
 # command -> one line of help; the module phonerec.commands.<command> holds its main()
 COMMANDS = {
@@ -39,8 +40,6 @@ def main(argv=None) -> None:
         print(usage(), end="")
         sys.exit(0 if argv else 2)
     if argv[0] in ("-V", "--version"):
-        from .. import __version__
-
         print(f"phonerec {__version__}")
         sys.exit(0)
     name, rest = argv[0], argv[1:]

@@ -11,9 +11,9 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from ..manifest import read_manifest
-from ..phones import fold
-from ..scoring import score
+from phonerec.corpora.manifest import read_manifest
+from phonerec.evaluation.per import score
+from phonerec.phones import fold
 
 
 def main(argv=None) -> int:

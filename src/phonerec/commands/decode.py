@@ -10,13 +10,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..checkpoint import CheckpointError
-from ..config import ConfigError
-from ..decoding import GRID_BONUSES, GRID_LM_WEIGHTS, decode_experiment
-from ..features import FeatureError
-from ..lm import LMError
-from ..logs import setup_logging
-from ..manifest import ManifestError
+from phonerec.config import ConfigError
+from phonerec.corpora.manifest import ManifestError
+from phonerec.decoding.lm import LMError
+from phonerec.experiment.decode import GRID_BONUSES, GRID_LM_WEIGHTS, decode_experiment
+from phonerec.features.fbank import FeatureError
+from phonerec.logs import setup_logging
+from phonerec.training.checkpoint import CheckpointError
 
 log = logging.getLogger("decode")
 

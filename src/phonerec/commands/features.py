@@ -8,10 +8,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..config import ConfigError, load_config
-from ..features import compute_cmvn, extract, save_cmvn
-from ..logs import setup_logging
-from ..manifest import ManifestError, read_manifest
+from phonerec.config import ConfigError, load_config
+from phonerec.corpora.manifest import ManifestError, read_manifest
+from phonerec.features.fbank import compute_cmvn, extract, save_cmvn
+from phonerec.logs import setup_logging
 
 log = logging.getLogger("features")
 

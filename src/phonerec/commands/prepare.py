@@ -10,10 +10,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..fileio import write_json, write_text
-from ..logs import setup_logging
-from ..manifest import write_manifest
-from ..timit import CorpusError, prepare, read_speaker_list, standard_speaker_list
+from phonerec.corpora.manifest import write_manifest
+from phonerec.corpora.timit import CorpusError, prepare, read_speaker_list, standard_speaker_list
+from phonerec.fileio import write_json, write_text
+from phonerec.logs import setup_logging
 
 log = logging.getLogger("prepare")
 

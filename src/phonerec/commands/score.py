@@ -1,7 +1,7 @@
 """Stage score: decode_<split>/hyp.txt + manifest references -> per.json, per_utt.txt, and the
 sclite-style summary.txt / summary.json (per speaker, per phone, confusions); all on 39 phones,
 under the default convention (sil merged, SpeechBrain's), with Kaldi s5's optional-silence PER
-beside it in per.json and on the console (see phonerec.scoring).
+beside it in per.json and on the console (see phonerec.evaluation.per).
 --report then writes exp/<name>/report.md with plots (training curves, confusions, examples)."""
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import json
 import logging
 from pathlib import Path
 
-from ..boundaries import score_alignment, summary_line
-from ..fileio import write_json
-from ..logs import setup_logging
-from ..manifest import ManifestError, read_manifest
-from ..scoring import analyze, read_hyp_file, score, write_score, write_summary
+from phonerec.corpora.manifest import ManifestError, read_manifest
+from phonerec.evaluation.boundaries import score_alignment, summary_line
+from phonerec.evaluation.per import analyze, read_hyp_file, score, write_score, write_summary
+from phonerec.evaluation.report import write_report
+from phonerec.fileio import write_json
+from phonerec.logs import setup_logging
 
 log = logging.getLogger("score")
 
@@ -26,7 +27,6 @@ def main(argv=None) -> int:
     p.add_argument("--splits", nargs="+", default=["dev", "test"])
     p.add_argument("--report", action="store_true", help="also write exp/<name>/report.md and its plots")
     p.add_argument("--examples", type=int, default=3, help="example utterances plotted in the report")
-    p.add_argument("--device", default="cpu", help="for the report's example alignments")
     a = p.parse_args(argv)
     setup_logging(Path(a.exp) / "log" / "score.log")
     for split in a.splits:
@@ -53,14 +53,12 @@ def main(argv=None) -> int:
         if alignment:
             print(f"{summary_line(split, alignment)}  -> {decode_dir / 'alignment.json'}")
     if a.report:
-        from ..report import write_report
-
-        print(f"report -> {write_report(a.exp, a.data, a.splits, a.examples, a.device)}")
+        print(f"report -> {write_report(a.exp, a.data, a.splits, a.examples)}")
     return 0
 
 
 def score_boundaries(decode_dir: Path, manifest: dict) -> dict | None:
-    """decode_<split>/alignment.json (phone boundary accuracy, phonerec.boundaries) from the
+    """decode_<split>/alignment.json (phone boundary accuracy, phonerec.evaluation.boundaries) from the
     segments.json the decode stage writes when the manifest carries the .PHN times."""
     if not all(r.get("ground_truth_phn_ends") for r in manifest.values()):
         return None

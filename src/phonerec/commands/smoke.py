@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import CheckpointError
-from ..logs import setup_logging
-from ..smoke import TASKS, SmokeDataError, run_smoke
-from ..trainer import TrainingError
+from phonerec.logs import setup_logging
+from phonerec.smoke import TASKS, SmokeDataError, run_smoke
+from phonerec.training.checkpoint import CheckpointError
+from phonerec.training.trainer import TrainingError
 
 log = logging.getLogger("smoke")
 

@@ -12,8 +12,8 @@ import shutil
 import time
 from pathlib import Path
 
-from ..logs import setup_logging
-from ..synth import generate_corpus
+from phonerec.corpora.synthetic import generate_corpus
+from phonerec.logs import setup_logging
 
 log = logging.getLogger("make_synthetic_timit")
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import CheckpointError
-from ..config import ConfigError, load_config
-from ..experiment import train, why_retrain
-from ..features import FeatureError
-from ..logs import setup_logging
-from ..manifest import ManifestError
-from ..trainer import TrainingError
+from phonerec.config import ConfigError, load_config
+from phonerec.corpora.manifest import ManifestError
+from phonerec.experiment.train import train, why_retrain
+from phonerec.features.fbank import FeatureError
+from phonerec.logs import setup_logging
+from phonerec.training.checkpoint import CheckpointError
+from phonerec.training.trainer import TrainingError
 
 log = logging.getLogger("train")
 

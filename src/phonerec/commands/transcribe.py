@@ -12,12 +12,12 @@ import argparse
 import logging
 import sys
 
-from ..checkpoint import CheckpointError
-from ..config import ConfigError
-from ..fileio import write_text
-from ..lm import LMError
-from ..logs import setup_logging
-from ..transcribe import FORMATS, TranscribeError, Transcriber, expand_inputs, format_transcript, output_path
+from phonerec.config import ConfigError
+from phonerec.decoding.lm import LMError
+from phonerec.fileio import write_text
+from phonerec.logs import setup_logging
+from phonerec.training.checkpoint import CheckpointError
+from phonerec.transcribe import FORMATS, TranscribeError, Transcriber, expand_inputs, format_transcript, output_path
 
 log = logging.getLogger("transcribe")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from .cnn import CNNModel
-from .crdnn import CRDNN
-from .lstm import BiLSTMModel
+from phonerec.models.cnn import CNNModel
+from phonerec.models.crdnn import CRDNN
+from phonerec.models.lstm import BiLSTMModel
 
 MODELS = {"cnn": CNNModel, "lstm": BiLSTMModel, "crdnn": CRDNN}
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .common import AcousticModel, conv_out_lens
+from phonerec.models.common import AcousticModel, conv_out_lens
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .common import AcousticModel, BiLSTM, conv_out_lens
+from phonerec.models.common import AcousticModel, BiLSTM, conv_out_lens
 
 
 @dataclass

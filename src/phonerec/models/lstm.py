@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .common import AcousticModel, BiLSTM
+from phonerec.models.common import AcousticModel, BiLSTM
 
 
 @dataclass

@@ -9,8 +9,8 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from . import cifar, mnist
-from .common import ImageSplits, SmallCNN, SmokeConfig, SmokeDataError, fit_and_test
+from phonerec.smoke import cifar, mnist
+from phonerec.smoke.common import ImageSplits, SmallCNN, SmokeConfig, SmokeDataError, fit_and_test
 
 log = logging.getLogger(__name__)
 

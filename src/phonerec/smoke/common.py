@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from .. import checkpoint
-from ..trainer import Trainer, TrainerConfig, adamw
+from phonerec.training import checkpoint
+from phonerec.training.trainer import Trainer, TrainerConfig, adamw
 
 log = logging.getLogger(__name__)
 

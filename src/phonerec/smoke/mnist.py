@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ImageSplits, SmokeConfig, SmokeDataError, make_splits
+from phonerec.smoke.common import ImageSplits, SmokeConfig, SmokeDataError, make_splits
 
 log = logging.getLogger(__name__)
 

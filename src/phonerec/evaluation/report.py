@@ -2,7 +2,7 @@
 and hypothesis phone segments, and `exp/<name>/report.md` tying them to the numbers.
 
 Reads what the stages wrote (history.json, decode_<split>/{summary,per,decode}.json,
-per_utt.txt); only the example utterances need the model, to time-align its hypotheses.
+per_utt.txt, segments.json); it needs no model.
 """
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-from .boundaries import merge_segments, reference_segments  # noqa: E402
-from .fileio import write_text  # noqa: E402
-from .phones import PHONES_39, fold  # noqa: E402
-from .scoring import read_hyp_file  # noqa: E402
+from phonerec.config import ConfigError, FeatureConfig, ModelConfig, normalize_config_dict, read_yaml  # noqa: E402
+from phonerec.evaluation.per import read_hyp_file  # noqa: E402
+from phonerec.features.audio import AudioError, load_audio  # noqa: E402
+from phonerec.features.dsp import mel_spectrogram  # noqa: E402
+from phonerec.fileio import write_text  # noqa: E402
+from phonerec.phones import PHONES_39, fold  # noqa: E402
+from phonerec.segments import merge_segments, reference_segments  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +75,6 @@ def plot_confusion(counts, phones=PHONES_39, path=None, title: str = "") -> Path
 def plot_utterance(wave, sample_rate: int, tiers: dict[str, list[tuple[float, float, str]]], path,
                    title: str = "", n_mels: int = 80) -> Path:
     """Log-mel spectrogram with one row of labelled segments per tier under it, on a shared time axis."""
-    import torch
-
-    from .dsp import mel_spectrogram
-
     wave = torch.as_tensor(wave, dtype=torch.float32)
     duration = len(wave) / sample_rate
     mel = mel_spectrogram(sample_rate, n_fft=512, win_length=400, hop_length=160, n_mels=n_mels)
@@ -147,7 +147,7 @@ def pick_examples(per_utt: list[tuple[str, float]], n: int = 3) -> list[tuple[st
     return out
 
 
-def write_report(exp_dir, data_dir, splits=("dev", "test"), n_examples: int = 3, device=None) -> Path:
+def write_report(exp_dir, data_dir, splits=("dev", "test"), n_examples: int = 3) -> Path:
     """Make the plots into exp/<name>/report/ and write exp/<name>/report.md."""
     exp_dir, data_dir = Path(exp_dir), Path(data_dir)
     fig_dir = exp_dir / "report"
@@ -203,64 +203,58 @@ def write_report(exp_dir, data_dir, splits=("dev", "test"), n_examples: int = 3,
         if spk:
             md += [f"Speakers ({len(spk)}): worst {', '.join(spk[:3])}; best {', '.join(spk[::-1][:3])}. "
                    f"Full tables: `decode_{split}/summary.txt`.", ""]
-    md += _example_section(exp_dir, data_dir, splits, n_examples, fig_dir, device)
+    md += _example_section(exp_dir, data_dir, splits, n_examples, fig_dir)
     out = exp_dir / "report.md"
     write_text(out, "\n".join(md) + "\n")
     log.info("wrote %s (figures in %s)", out, fig_dir)
     return out
 
 
-def _example_section(exp_dir, data_dir, splits, n, fig_dir, device) -> list[str]:
+def _example_section(exp_dir, data_dir, splits, n, fig_dir) -> list[str]:
+    """Spectrograms of the best, median and worst test utterances with their segments, all from the
+    files decode wrote (segments.json: the reference and the decoded phones aligned by the model)."""
     split = "test" if "test" in splits else splits[-1]
     picks = pick_examples(_per_utt(exp_dir / f"decode_{split}" / "per_utt.txt"), n)
     manifest = _read_json(data_dir / "manifests" / f"{split}.json")
-    if not picks or not manifest or not (exp_dir / "model.pt").is_file():
+    segments = _read_json(exp_dir / f"decode_{split}" / "segments.json")
+    if not picks or not manifest or not segments:
         return []
-    from .audio import load_audio
-    from .config import DecodeConfig, from_dict
-    from .transcribe import Transcriber
-
-    d = _read_json(exp_dir / f"decode_{split}" / "decode.json") or {}
-    dcfg = from_dict(DecodeConfig, {k: d[k] for k in ("method", "beam", "lm_weight", "insertion_bonus") if k in d})
-    try:
-        tr = Transcriber(exp_dir, device or "cpu", dcfg)
-    except Exception as e:  # the report must not fail for the examples
-        log.warning("example utterances skipped: %s", e)
-        return []
+    sample_rate = _sample_rate(exp_dir)
     per = dict(_per_utt(exp_dir / f"decode_{split}" / "per_utt.txt"))
     hyp_file = exp_dir / f"decode_{split}" / "hyp.txt"
     decoded = read_hyp_file(hyp_file) if hyp_file.is_file() else {}
-    segments = _read_json(exp_dir / f"decode_{split}" / "segments.json") or {"utts": {}}
-    forced = {u: s.get("forced") for u, s in segments["utts"].items()}
     md = [f"## Example {split} utterances", "",
-          "Log-mel spectrogram; under it the reference segments (TIMIT labels), the reference phones "
-          "forced-aligned by the model (when the decode stage wrote segments.json) and the hypothesis "
-          "segments (CTC forced alignment of the decoded phones), all folded to 39 phones.", ""]
+          "Log-mel spectrogram; under it the reference segments (hand labels, when the corpus has them), the "
+          f"reference phones forced-aligned by the model and the decoded phones aligned by it ({segments['method']}), "
+          "all folded to 39 phones.", ""]
     for label, utt_id in picks:
-        row = manifest.get(utt_id)
-        if row is None:
+        row, segs = manifest.get(utt_id), segments["utts"].get(utt_id) or {}
+        if row is None or not segs.get("hyp"):
             continue
         try:
-            wave = load_audio(row["wav"], tr.sample_rate)
-            if utt_id in decoded:  # the scored hypothesis itself, aligned
-                hyp_phones, hyp_segs = decoded[utt_id], tr.align_phones(wave, decoded[utt_id])
-            else:
-                t = tr.transcribe_wave(wave, utt_id, timestamps=True)
-                hyp_phones, hyp_segs = t.phones, t.segments
-            tiers = {"ref": fold_segments(reference_segments(row))}
-            if forced.get(utt_id):  # the reference phones, CTC-aligned by the decode stage
-                tiers["forced"] = fold_segments(forced[utt_id])
-            tiers["hyp"] = fold_segments(hyp_segs)
-        except Exception as e:
+            wave = load_audio(row["wav"], sample_rate)
+        except AudioError as e:
             log.warning("%s: example skipped (%s)", utt_id, e)
             continue
+        tiers = {"ref": fold_segments(reference_segments(row))} if row.get("ground_truth_phn_ends") else {}
+        if segs.get("forced"):
+            tiers["forced"] = fold_segments(segs["forced"])
+        tiers["hyp"] = fold_segments(segs["hyp"])
         name = f"utt_{utt_id}.png"
-        plot_utterance(wave, tr.sample_rate, tiers, fig_dir / name,
+        plot_utterance(wave, sample_rate, tiers, fig_dir / name,
                        f"{utt_id} ({label} PER {per.get(utt_id, float('nan')):.1f} %): {row.get('wrd', '')}")
         md += [f"### {utt_id} ({label}, PER {per.get(utt_id, float('nan')):.1f} %)", "",
                f"![{utt_id}](report/{name})", "",
-               f"- ref: `{' '.join(fold(row['phn'].split(), 39))}`", f"- hyp: `{' '.join(fold(hyp_phones, 39))}`", ""]
+               f"- ref: `{' '.join(fold(row['phn'].split(), 39))}`",
+               f"- hyp: `{' '.join(fold(decoded.get(utt_id, [p for *_, p in segs['hyp']]), 39))}`", ""]
     return md
+
+
+def _sample_rate(exp_dir) -> int:
+    """The model's audio rate, from the experiment's config.yaml (16 kHz when there is none)."""
+    cfg = exp_dir / "config.yaml"
+    values = (read_yaml(cfg) or {}) if cfg.is_file() else {}
+    return int((values.get("features") or {}).get("sample_rate", FeatureConfig.sample_rate))
 
 
 def _boundary_table(exp_dir, splits) -> list[str]:
@@ -306,11 +300,7 @@ def _model_info(exp_dir) -> str:
     cfg = exp_dir / "config.yaml"
     if not cfg.is_file():
         return ""
-    import yaml
-
-    from .config import ConfigError, ModelConfig, normalize_config_dict
-
-    c = yaml.safe_load(cfg.read_text()) or {}
+    c = read_yaml(cfg) or {}
     try:  # the model describes its own settings; an older config.yaml is read as today's
         model = ModelConfig.from_dict(normalize_config_dict(c, strict=False).get("model") or {}).describe()
     except ConfigError as e:

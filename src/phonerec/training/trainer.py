@@ -18,9 +18,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import checkpoint, distributed
-from .config import describe_diff, normalize_config_dict, training_diff
-from .schedule import lr_factor
+from phonerec.config import describe_diff, normalize_config_dict, training_diff
+from phonerec.training import checkpoint, distributed
+from phonerec.training.schedule import lr_factor
 
 log = logging.getLogger(__name__)
 

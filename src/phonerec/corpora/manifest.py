@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .fileio import write_json
-from .phones import FOLD_48, FOLD_48_TO_39, PHONES_39
+from phonerec.fileio import write_json
+from phonerec.phones import FOLD_48, FOLD_48_TO_39, PHONES_39
 
 REQUIRED_KEYS = ("wav", "duration", "spk_id", "phn")
 _KNOWN_PHONES = set(FOLD_48) | set(FOLD_48_TO_39) | set(PHONES_39)

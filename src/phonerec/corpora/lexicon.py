@@ -18,7 +18,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .synth import AFFRICATE_CLOSURES, STOP_CLOSURES, sentence_words
+from phonerec.corpora.synthetic import AFFRICATE_CLOSURES, STOP_CLOSURES, sentence_words
 
 # ARPAbet (stress digits stripped, lower-cased) -> TIMIT 61-phone symbol; ah0 / er0 checked first.
 ARPABET = {"ah0": "ax", "er0": "axr", **{p: p for p in (
@@ -120,6 +120,14 @@ def read_prompt(path) -> list[str]:
         words = sentence_words(" ".join(w for c in lines for w in c))
     if not words:
         raise LexiconError(f"{path}: no words to align")
+    return words
+
+
+def text_words(text: str) -> list[str]:
+    """Words of a prompt given as a string, normalised as read_prompt does."""
+    words = sentence_words(text)
+    if not words:
+        raise LexiconError("no words to align")
     return words
 
 

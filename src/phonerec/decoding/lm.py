@@ -16,8 +16,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .fileio import write_json
-from .phones import PHONE_SETS, fold
+from phonerec.fileio import write_json
+from phonerec.phones import PHONE_SETS, fold
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from phonerec.features.dsp import forced_align
+
 _NEG_INF = np.float32(-np.inf)
 
 
@@ -152,8 +154,6 @@ def align(log_probs, ids: list[int]) -> list[tuple[int, int]]:
     Viterbi forced alignment (torchaudio.functional.forced_align) of a (T, C) posterior;
     raises ValueError when T is too short for the sequence.
     """
-    from .dsp import forced_align
-
     if not ids:
         return []
     lp = torch.as_tensor(np.asarray(log_probs.detach().cpu() if torch.is_tensor(log_probs) else log_probs),

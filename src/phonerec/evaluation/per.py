@@ -20,8 +20,8 @@ from pathlib import Path
 
 import jiwer
 
-from .fileio import write_json, write_text
-from .phones import PHONES_39, fold
+from phonerec.fileio import write_json, write_text
+from phonerec.phones import PHONES_39, fold
 
 DEFAULT_CONVENTION = "sil_merged"
 CONVENTIONS = {

@@ -1,5 +1,5 @@
-"""Decode whole splits: network posteriors once, then greedy or beam search (+ bigram LM),
-and the LM weight / insertion bonus grid search on dev.
+"""Decode whole splits of an experiment: network posteriors once, then greedy or beam search
+(+ bigram LM), and the LM weight / insertion bonus grid search on dev.
 
 The network runs once per split; the search is repeated on the stored posteriors, so
 tuning a grid of LM weights costs only search time. Tuning is only allowed on a
@@ -13,59 +13,22 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .config import ConfigError, DecodeConfig, from_dict, read_yaml
-from .ctc import greedy_decode, prefix_beam_search
-from .data import make_loader
-from .experiment import forward_batches, load_model, load_split
-from .fileio import write_json
-from .lm import BigramLM, load_or_estimate
-from .manifest import read_manifest
-from .phones import PhoneTokenizer
-from .scoring import score, write_hyp_file
+from phonerec.config import DecodeConfig
+from phonerec.corpora.manifest import read_manifest
+from phonerec.data import make_loader
+from phonerec.decoding.align import align_split
+from phonerec.decoding.lm import load_or_estimate
+from phonerec.decoding.search import LM_FILE, decode_posteriors, resolve_decode_config
+from phonerec.evaluation.per import score, write_hyp_file
+from phonerec.experiment.train import forward_batches, load_model, load_split
+from phonerec.fileio import write_json
+from phonerec.phones import PhoneTokenizer
 
 log = logging.getLogger(__name__)
 
-METHODS = ("greedy", "beam")
 GRID_LM_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GRID_BONUSES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-LM_FILE = "lm_bigram.json"
-
-
-def check_decode_config(dcfg: DecodeConfig) -> DecodeConfig:
-    if dcfg.method not in METHODS:
-        raise ConfigError(f"decode.method must be one of {', '.join(METHODS)}, got {dcfg.method!r}")
-    if dcfg.beam < 1:
-        raise ConfigError(f"decode.beam must be >= 1, got {dcfg.beam}")
-    return dcfg
-
-
-def resolve_decode_config(base: DecodeConfig | None = None, path=None, **overrides) -> DecodeConfig:
-    """base (e.g. the model's own config) <- YAML file (a `decode:` section, or bare DecodeConfig keys,
-    or a decode_<split>/decode.json to reuse tuned settings) <- overrides that are not None.
-    Validated: unknown keys and bad values are ConfigErrors."""
-    values = dataclasses.asdict(base or DecodeConfig())
-    if path is not None:
-        loaded = read_yaml(path, "decode config")
-        section = (loaded.get("decode") or {}) if isinstance(loaded, dict) and "decode" in loaded else loaded
-        if isinstance(loaded, dict) and "decode" not in loaded and _is_experiment(loaded):
-            section = {}  # an experiment config without a decode section
-        if not isinstance(section, dict):
-            raise ConfigError(f"{path}: expected a mapping of decode settings")
-        if Path(path).suffix == ".json":  # a decode.json written by decode_experiment: reuse its settings
-            section = {k: v for k, v in section.items() if k in values}
-        values.update(section)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return check_decode_config(from_dict(DecodeConfig, values, "decode"))
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
-
-
-def _is_experiment(d: dict) -> bool:
-    """An experiment YAML without a decode section: nothing to take from it."""
-    return bool(set(d) & {"features", "data", "model", "train"})
 
 
 def compute_posteriors(model, dataset, max_frames: int, device, frames: dict | None = None) -> dict[str, np.ndarray]:
@@ -83,21 +46,6 @@ def compute_posteriors(model, dataset, max_frames: int, device, frames: dict | N
             for i, (utt_id, n) in enumerate(zip(batch.utt_ids, batch.feat_lens.tolist())):
                 frames[utt_id] = flp[i, :n]
     return out
-
-
-def search(log_probs: np.ndarray, dcfg: DecodeConfig, lm_matrix: np.ndarray | None = None) -> list[int]:
-    """Token ids of one utterance's (T', C) posteriors under a decode config."""
-    if dcfg.method == "greedy":
-        return greedy_decode(torch.from_numpy(log_probs)[None], torch.tensor([len(log_probs)]))[0]
-    lm = lm_matrix if dcfg.lm_weight else None
-    return prefix_beam_search(log_probs, dcfg.beam, lm, dcfg.lm_weight, dcfg.insertion_bonus)[0]
-
-
-def decode_posteriors(posteriors: dict[str, np.ndarray], tokenizer: PhoneTokenizer, dcfg: DecodeConfig,
-                      lm_matrix: np.ndarray | None = None) -> dict[str, list[str]]:
-    if dcfg.method == "beam" and dcfg.lm_weight and lm_matrix is None:
-        raise ValueError("lm_weight is set but no LM was given")
-    return {u: tokenizer.decode(search(lp, dcfg, lm_matrix)) for u, lp in posteriors.items()}
 
 
 def tune(posteriors: dict[str, np.ndarray], refs: dict[str, list[str]], tokenizer: PhoneTokenizer,
@@ -195,16 +143,12 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
 
 def write_segments(out_dir: Path, manifest_path: Path, post: dict, hyps: dict, tokenizer: PhoneTokenizer,
                    n_phones: int, frame_s: float, frame_post: dict | None = None,
-                   hop_s: float | None = None) -> Path | None:
+                   hop_s: float | None = None) -> Path:
     """decode_<split>/segments.json: segments of the reference and decoded phones, for the score
-    stage's boundary metric; only when the manifest carries the .PHN times. From the frame head's
-    posteriors `frame_post` (frames `hop_s` apart) when given (frame_viterbi), else CTC Viterbi."""
-    from .boundaries import align_split  # imports transcribe, which imports this module
-
+    stage's boundary metric (when the manifest carries the .PHN times) and the report's examples.
+    From the frame head's posteriors `frame_post` (frames `hop_s` apart) when given (frame_viterbi),
+    else CTC Viterbi."""
     manifest = read_manifest(manifest_path, check_files=False)
-    if not all(manifest[u].get("ground_truth_phn_ends") for u in post):
-        (out_dir / "segments.json").unlink(missing_ok=True)  # never score a stale one
-        return None
     t0 = time.perf_counter()
     segments = align_split(post, manifest, hyps, tokenizer, n_phones, frame_s, frame_post, hop_s)
     write_json(out_dir / "segments.json", segments, indent=None)
@@ -218,8 +162,3 @@ def _describe(dcfg: DecodeConfig) -> str:
     if dcfg.method == "greedy":
         return "greedy"
     return f"beam {dcfg.beam}, lm_weight {dcfg.lm_weight:g}, insertion_bonus {dcfg.insertion_bonus:+g}"
-
-
-def load_lm_matrix(model_dir, tokenizer: PhoneTokenizer) -> np.ndarray:
-    """The saved LM of an experiment as a decoder matrix (for transcription)."""
-    return BigramLM.load(Path(model_dir) / LM_FILE).matrix(tokenizer.symbols)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from . import dsp
-from .audio import load_audio
-from .config import FeatureConfig
-from .fileio import torch_save, write_json
+from phonerec.config import FeatureConfig
+from phonerec.features import dsp
+from phonerec.features.audio import load_audio
+from phonerec.fileio import torch_save, write_json
 
 log = logging.getLogger(__name__)
 

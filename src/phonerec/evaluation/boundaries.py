@@ -23,48 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .phones import fold
-from .scoring import align as edit_align
+from phonerec.evaluation.per import align as edit_align
+from phonerec.segments import merge_segments, reference_segments
 
 TOLERANCES_MS = (10, 20, 30)
 BOUNDARY_RULE = ("internal boundaries between consecutive segments after folding to the model's phone set, "
                  "q's time given to the previous segment, consecutive identical labels merged; "
                  "recognized: only boundaries whose two reference phones are both correct in the PER edit "
                  "alignment and adjacent in the hypothesis; within X ms means |error| <= X ms")
-METHOD = "ctc_viterbi"  # without a frame head; with one, frame_align.METHOD ("frame_viterbi")
-
-
-def reference_segments(row: dict, sample_rate: int = 16000) -> list[tuple[float, float, str]]:
-    """(start, end, phone) seconds from a manifest row's `phn` and `ground_truth_phn_ends` (samples;
-    each phone starts where the previous ends, the first at 0: TIMIT's .PHN files tile the file
-    from sample 0 with h#, and the manifest keeps only the ends)."""
-    phones, ends = row["phn"].split(), [int(x) for x in row.get("ground_truth_phn_ends", "").split()]
-    if len(phones) != len(ends):
-        raise ValueError("manifest row has no usable ground_truth_phn_ends")
-    starts = [0] + ends[:-1]
-    return [(s / sample_rate, e / sample_rate, p) for s, e, p in zip(starts, ends, phones)]
-
-
-def merge_segments(segments, target: int) -> list[tuple[float, float, str]]:
-    """Segments folded to `target` phones under BOUNDARY_RULE: q (folds to nothing) joins the
-    previous segment (the next when first), equal neighbours merge."""
-    out: list[tuple[float, float, str]] = []
-    pending = None  # start of a leading q, handed to the first real segment
-    for s, e, p in segments:
-        q = [] if p == "q" else fold([p], target)  # fold keeps q on 61 phones
-        if not q:
-            if out:
-                out[-1] = (out[-1][0], e, out[-1][2])
-            elif pending is None:
-                pending = s
-            continue
-        if pending is not None:
-            s, pending = pending, None
-        if out and out[-1][2] == q[0]:
-            out[-1] = (out[-1][0], e, q[0])
-        else:
-            out.append((s, e, q[0]))
-    return out
 
 
 def _ends(segments) -> list[float]:
@@ -103,44 +69,6 @@ def boundary_metric(errors_s) -> dict:
     return out
 
 
-def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phones: int, frame_s: float,
-                frame_posteriors: dict | None = None, hop_s: float | None = None,
-                min_frames: int | None = None) -> dict:
-    """Segments of each utterance's reference phones (folded to the model's set, as it was trained)
-    and of its decoded phones: {"method", "phone_set", "frame_s", "utts": {utt: {"forced": segs, "hyp": segs}},
-    "failed": {utt: {kind: reason}}}. Too short to align is recorded, not dropped.
-
-    With `frame_posteriors` ({utt: (T, C)} of a frame head, frames `hop_s` apart): Viterbi with a
-    minimum duration on them (frame_align, METHOD frame_viterbi; "frame_s" is then hop_s); else CTC
-    Viterbi on `posteriors` (output frames `frame_s` apart)."""
-    from . import frame_align
-    from .transcribe import align_segments  # transcribe imports decoding, which imports this lazily
-
-    use_frames = frame_posteriors is not None
-    min_frames = frame_align.MIN_FRAMES if min_frames is None else min_frames
-    utts, failed = {}, {}
-    for utt, lp in posteriors.items():
-        row = manifest[utt]
-        seqs = {"forced": fold(row["phn"].split(), n_phones), "hyp": hyps.get(utt, [])}
-        utts[utt] = {}
-        for kind, phones in seqs.items():
-            try:
-                if use_frames:
-                    segs = frame_align.align_frames(frame_posteriors[utt], tokenizer.encode(phones), phones, hop_s,
-                                                    row["duration"], min_frames)
-                else:
-                    segs = align_segments(lp, tokenizer.encode(phones), phones, frame_s, row["duration"])
-            except ValueError as e:
-                failed.setdefault(utt, {})[kind] = str(e)
-                segs = None
-            utts[utt][kind] = None if segs is None else [[round(s, 4), round(e, 4), p] for s, e, p in segs]
-    out = {"method": frame_align.METHOD if use_frames else METHOD, "phone_set": n_phones,
-           "frame_s": hop_s if use_frames else frame_s}
-    if use_frames:
-        out["min_frames"] = min_frames
-    return {**out, "utts": utts, "failed": failed}
-
-
 def score_alignment(segments: dict, manifest: dict, n_phones: int) -> dict:
     """alignment.json contents from align_split's output and the manifest's hand-labelled ends."""
     forced, recog, n_ref, skipped = [], [], 0, {"forced": 0, "recognized": 0}
@@ -156,7 +84,7 @@ def score_alignment(segments: dict, manifest: dict, n_phones: int) -> dict:
         else:
             recog += recognized_errors(ref, merge_segments(segs["hyp"], n_phones))[0]
     return {"forced": boundary_metric(forced), "recognized": boundary_metric(recog), "rule": BOUNDARY_RULE,
-            "method": segments.get("method", METHOD), "phone_set": n_phones, "n_utterances": len(segments["utts"]),
+            "method": segments.get("method"), "phone_set": n_phones, "n_utterances": len(segments["utts"]),
             "n_reference_boundaries": n_ref, "unaligned_utterances": skipped}
 
 

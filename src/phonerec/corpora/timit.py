@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .audio import SAMPLE_RATE, AudioError, audio_info
-from .phones import PHONE_SETS
+from phonerec.features.audio import SAMPLE_RATE, AudioError, audio_info
+from phonerec.phones import PHONE_SETS
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ _UTT_FILE = re.compile(r"^([a-z0-9]+)\.(wav|phn|wrd|txt)((?<=\.wav)\.wav)?$", re
 # Folders the OS or a copy tool makes (never a misnamed speaker): hidden ones and a Mac zip's __MACOSX.
 _OS_FOLDER = re.compile(r"^(\.|__macosx$)", re.IGNORECASE)
 UTTS_PER_SPEAKER = {False: 8, True: 10}  # every TIMIT speaker reads 3 SI + 5 SX (+ SA1, SA2)
+# Utterances of a complete copy with the standard speaker lists (without SA; 10/8 of it with SA)
+STANDARD_COUNTS = {"dev": 400, "core": 192, "full": 1344}
 
 
 class CorpusError(ValueError):
@@ -308,9 +310,21 @@ class Report:
     """What prepare() left out, and how complete each split is (for skipped.txt and counts.json)."""
 
     problems: list[str]  # every bad item left out, with its path and the reason
-    # {split: {"utterances": N kept, "expected": 8 (10 with SA) per speaker the split should have,
+    # {split: {"utterances": N kept, "expected": a complete copy's count (standard lists only, else None),
     #          "skipped": [utt_id left out as bad]}}
     counts: dict[str, dict]
+
+
+def expected_counts(dev_speakers, test_speakers, test_set: str, keep_sa: bool) -> dict[str, int | None]:
+    """Utterances a complete TIMIT gives dev and test: known only for the standard speaker lists
+    (400 dev, 192 core / 1344 full test; SA sentences add 2 per speaker); None otherwise, and
+    always for train (no list defines it)."""
+    standard = (set(dev_speakers) == set(read_speaker_list(standard_speaker_list("dev")))
+                and set(test_speakers) == set(read_speaker_list(standard_speaker_list("core_test"))))
+    if not standard:
+        return {"train": None, "dev": None, "test": None}
+    scale = UTTS_PER_SPEAKER[keep_sa] / UTTS_PER_SPEAKER[False]
+    return {"train": None, "dev": round(STANDARD_COUNTS["dev"] * scale), "test": round(STANDARD_COUNTS[test_set] * scale)}
 
 
 def prepare(
@@ -329,8 +343,8 @@ def prepare(
     `skip_bad` leaves out bad train utterances and `allow_incomplete_test` bad dev/test
     ones: a dev/test set missing utterances gives a PER that is not comparable with
     published ones, so that needs its own explicit option and is logged loudly.
-    "expected" in the counts is what a complete copy gives: 8 utterances (10 with SA)
-    per speaker of the split, listed speakers included whether present or not.
+    "expected" in the counts is what a complete copy gives with the standard speaker lists
+    (expected_counts), None with other lists.
     """
     result = scan(timit_root)
     utts = [u for u in result.utterances if keep_sa or not u.is_sa]
@@ -358,12 +372,16 @@ def prepare(
         name: {u.utt_id: rows[u.utt_id] for u in sorted(split.utterances, key=lambda u: u.utt_id) if u.utt_id in rows}
         for name, split in splits.items()
     }
-    counts = {
-        name: {"utterances": len(manifests[name]), "expected": UTTS_PER_SPEAKER[keep_sa] * len(split.speakers),
-               "skipped": skipped[name]}
-        for name, split in splits.items()
-    }
+    expected = expected_counts(dev_speakers, test_speakers, test_set, keep_sa)
+    if splits["dev"].speakers != set(dev_speakers):  # the fallback rule chose other speakers
+        expected = dict.fromkeys(expected)
+    counts = {name: {"utterances": len(manifests[name]), "expected": expected[name], "skipped": skipped[name]}
+              for name in splits}
     for name, c in counts.items():
+        if c["expected"] is None:
+            log.info("%s: %d utterances, %d speakers (no expected count: not the standard speaker lists)",
+                     name, c["utterances"], len({r["spk_id"] for r in manifests[name].values()}))
+            continue
         short = c["utterances"] < c["expected"]
         not_found = max(0, c["expected"] - c["utterances"] - len(c["skipped"]))
         log.log(logging.WARNING if short else logging.INFO, "%s: %d utterances of %d expected, %d speakers%s",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .dsp import DependencyError
+from phonerec.features.dsp import DependencyError
 
 
 def run(main, argv=None) -> None:

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, distributed
-from .augment import SpecAugment
-from .config import (
+from phonerec.config import (
     ConfigError,
     ExperimentConfig,
     describe_diff,
@@ -27,15 +25,17 @@ from .config import (
     to_dict,
     training_diff,
 )
-from .ctc import ctc_loss, greedy_decode, min_frames_needed
-from .data import PhoneDataset, make_loader
-from .features import FeatureCache, check_compatible, load_cmvn
-from .fileio import write_json
-from .manifest import read_manifest
-from .models import build_model, count_parameters
-from .phones import PhoneTokenizer
-from .scoring import score
-from .trainer import Trainer, TrainerConfig, TrainingError, adamw
+from phonerec.corpora.manifest import read_manifest
+from phonerec.data import PhoneDataset, make_loader
+from phonerec.decoding.ctc import ctc_loss, greedy_decode, min_frames_needed
+from phonerec.evaluation.per import score
+from phonerec.features.augment import SpecAugment
+from phonerec.features.fbank import FeatureCache, check_compatible, load_cmvn
+from phonerec.fileio import write_json
+from phonerec.models import build_model, count_parameters
+from phonerec.phones import PhoneTokenizer
+from phonerec.training import checkpoint, distributed
+from phonerec.training.trainer import Trainer, TrainerConfig, TrainingError, adamw
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from . import dsp
+from phonerec.features import dsp
 
 SAMPLE_RATE = 16000
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from .fileio import torch_save
+from phonerec.fileio import torch_save
 
 
 class CheckpointError(ValueError):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from . import dsp
-from .config import SpecAugmentConfig
+from phonerec.config import SpecAugmentConfig
+from phonerec.features import dsp
 
 
 class SpecAugment(torch.nn.Module):

@@ -1,0 +1,138 @@
+"""Segments from posteriors: where each phone of a known sequence lies in time.
+
+Two aligners, both giving (start, end, phone) seconds that tile [0, duration] (segments.Segment):
+- CTC (CTC_METHOD): Viterbi of the phones on the CTC posteriors (ctc.align). CTC output frame j is
+  centred at j * subsampling * hop seconds and covers half a frame either side. CTC marks a phone
+  by a spike of one or a few frames with blanks around it, so the blank frames between two phones
+  are split at their midpoint and the leading / trailing blanks go to the first / last phone.
+- Frame head (FRAME_METHOD, models.common.FrameHead): Viterbi over its 10 ms posteriors, left to
+  right, every phone at least `min_frames` frames long. Phone i is `d` states in a row
+  (d = min_frames), the first d - 1 passed through once each and the last with a self-loop, so a
+  path spends >= d frames in every phone; the DP is over T x (L*d), vectorised over the states.
+  When the utterance has fewer than L*d frames the minimum is lowered (down to 1 frame per phone)
+  rather than failing; fewer frames than phones is a ValueError.
+`align_split` runs one of them over a whole decoded split (decode writes its segments.json).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from phonerec.decoding.ctc import align
+from phonerec.phones import fold
+
+MIN_FRAMES = 2  # 20 ms at 10 ms frames (measured against 1 and 3: recipes/timit/README.md)
+FRAME_METHOD = "frame_viterbi"  # with a frame head
+CTC_METHOD = "ctc_viterbi"  # without one
+
+
+def viterbi_spans(frame_log_probs, ids: list[int], min_frames: int = MIN_FRAMES) -> list[tuple[int, int]]:
+    """Frame span [start, end) of each token of `ids` on the best path through (T, C) frame log
+    posteriors that visits the tokens in order, each for >= min_frames frames (lowered when T is
+    too short for it); ValueError when T < len(ids)."""
+    lp = np.asarray(frame_log_probs, dtype=np.float64)
+    n_tok, n_frames = len(ids), lp.shape[0]
+    if not n_tok:
+        return []
+    if n_frames < n_tok:
+        raise ValueError(f"{n_frames} frames cannot hold {n_tok} phones")
+    d = max(1, min(min_frames, n_frames // n_tok))
+    emit = lp[:, np.repeat(np.asarray(ids, dtype=np.int64), d)]  # (T, S) with S = L * d
+    n_states = emit.shape[1]
+    loop = np.zeros(n_states, dtype=bool)
+    loop[d - 1 :: d] = True  # the last state of each phone may repeat
+    score = np.full(n_states, -np.inf)
+    score[0] = emit[0, 0]
+    advanced = np.zeros((n_frames, n_states), dtype=bool)  # came from state s - 1 (else stayed in s)
+    for t in range(1, n_frames):
+        stay = np.where(loop, score, -np.inf)
+        move = np.concatenate(([-np.inf], score[:-1]))
+        advanced[t] = move > stay  # a tie keeps the state (the later boundary)
+        score = np.maximum(stay, move) + emit[t]
+    if not np.isfinite(score[-1]):
+        raise ValueError("no path through the phones")  # cannot happen with T >= L * d
+    state, states = n_states - 1, np.empty(n_frames, dtype=np.int64)
+    for t in range(n_frames - 1, -1, -1):
+        states[t] = state
+        state -= int(advanced[t, state])
+    phone = states // d
+    starts = np.flatnonzero(np.diff(phone, prepend=-1))  # first frame of each phone
+    ends = np.append(starts[1:], n_frames)
+    return [(int(s), int(e)) for s, e in zip(starts, ends)]
+
+
+def frame_head_segments(spans: list[tuple[int, int]], phones: list[str], hop_s: float,
+                        duration: float) -> list[tuple[float, float, str]]:
+    """Input-frame spans -> (start, end, phone) seconds tiling [0, duration]. Frame t is centred on
+    t * hop_s; the first frame of a phone is the first frame whose centre lies past the boundary, so
+    the boundary before span [s, e) is put at (s - 0.5) * hop_s (within half a frame of the truth
+    when the frames are labelled right)."""
+    if len(spans) != len(phones):
+        raise ValueError(f"{len(spans)} spans for {len(phones)} phones")
+    if not spans:
+        return []
+    inner = [min(max((s - 0.5) * hop_s, 0.0), duration) for s, _ in spans[1:]]
+    bounds = [0.0] + inner + [duration]
+    return [(a, b, p) for a, b, p in zip(bounds, bounds[1:], phones)]
+
+
+def align_frames(frame_log_probs, ids: list[int], phones: list[str], hop_s: float, duration: float,
+                 min_frames: int = MIN_FRAMES) -> list[tuple[float, float, str]]:
+    """Segments of a known phone sequence from frame-head posteriors (viterbi_spans + frame_head_segments)."""
+    return frame_head_segments(viterbi_spans(frame_log_probs, ids, min_frames), phones, hop_s, duration)
+
+
+def ctc_segments(spans: list[tuple[int, int]], phones: list[str], frame_s: float,
+                   duration: float) -> list[tuple[float, float, str]]:
+    """Output-frame spans [start, end) per phone -> (start, end, phone) seconds.
+
+    Frame j covers [(j - 0.5) * frame_s, (j + 0.5) * frame_s]; blank frames between two
+    phones go half to each; the first phone starts at 0 and the last ends at `duration`."""
+    if len(spans) != len(phones):
+        raise ValueError(f"{len(spans)} spans for {len(phones)} phones")
+    if not spans:
+        return []
+    inner = [((end + start) / 2 - 0.5) * frame_s for (_, end), (start, _) in zip(spans, spans[1:])]
+    bounds = [0.0] + [min(max(b, 0.0), duration) for b in inner] + [duration]
+    return [(s, e, p) for s, e, p in zip(bounds, bounds[1:], phones)]
+
+
+def align_ctc(log_probs: np.ndarray, ids: list[int], phones: list[str], frame_s: float,
+                   duration: float) -> list[tuple[float, float, str]]:
+    """CTC Viterbi alignment of a given phone sequence on (T', C) posteriors -> segments tiling
+    [0, duration] (ctc_segments); ValueError when there are too few frames for it."""
+    return ctc_segments(align(log_probs, ids), phones, frame_s, duration)
+
+
+def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phones: int, frame_s: float,
+                frame_posteriors: dict | None = None, hop_s: float | None = None,
+                min_frames: int | None = None) -> dict:
+    """Segments of each utterance's reference phones (folded to the model's set, as it was trained)
+    and of its decoded phones: {"method", "phone_set", "frame_s", "utts": {utt: {"forced": segs, "hyp": segs}},
+    "failed": {utt: {kind: reason}}}. Too short to align is recorded, not dropped.
+
+    With `frame_posteriors` ({utt: (T, C)} of a frame head, frames `hop_s` apart): Viterbi with a
+    minimum duration on them (align_frames, FRAME_METHOD; "frame_s" is then hop_s); else CTC
+    Viterbi on `posteriors` (output frames `frame_s` apart)."""
+    use_frames = frame_posteriors is not None
+    min_frames = MIN_FRAMES if min_frames is None else min_frames
+    utts, failed = {}, {}
+    for utt, lp in posteriors.items():
+        row = manifest[utt]
+        seqs = {"forced": fold(row["phn"].split(), n_phones), "hyp": hyps.get(utt, [])}
+        utts[utt] = {}
+        for kind, phones in seqs.items():
+            try:
+                if use_frames:
+                    segs = align_frames(frame_posteriors[utt], tokenizer.encode(phones), phones, hop_s,
+                                                    row["duration"], min_frames)
+                else:
+                    segs = align_ctc(lp, tokenizer.encode(phones), phones, frame_s, row["duration"])
+            except ValueError as e:
+                failed.setdefault(utt, {})[kind] = str(e)
+                segs = None
+            utts[utt][kind] = None if segs is None else [[round(s, 4), round(e, 4), p] for s, e, p in segs]
+    out = {"method": FRAME_METHOD if use_frames else CTC_METHOD, "phone_set": n_phones,
+           "frame_s": hop_s if use_frames else frame_s}
+    if use_frames:
+        out["min_frames"] = min_frames
+    return {**out, "utts": utts, "failed": failed}

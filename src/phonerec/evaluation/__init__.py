@@ -1,0 +1,1 @@
+"""Hypotheses -> figures: PER under both silence conventions, boundary accuracy, the report."""

@@ -1,0 +1,1 @@
+"""Audio -> model input: audio I/O (soundfile), dsp (every torchaudio call), log-mel + CMVN caches, SpecAugment."""
