@@ -13,9 +13,10 @@ from phonerec.commands.cli import run
 
 # command -> one line of help; the module phonerec.commands.<command> holds its main()
 COMMANDS = {
-    "prepare": "TIMIT tree -> data/manifests/{train,dev,test}.json with the standard splits",
+    "prepare": "TIMIT or speechocean762 tree -> data/manifests/{train,dev,test}.json with the standard splits",
     "features": "manifests -> log-mel feature caches and CMVN (data/fbank)",
     "train": "train a CTC model on cached features -> exp/<name>/model.pt",
+    "relabel": "align the train phones of a corpus without times with a model -> data for the next round",
     "decode": "decode dev/test with a trained model (greedy, or beam + phone bigram LM)",
     "score": "PER on 39 phones (sil merged and sil optional), sclite-style summaries, report",
     "transcribe": "phones (and times) of your own audio files with a trained model",

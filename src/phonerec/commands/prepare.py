@@ -1,4 +1,5 @@
-"""Stage prepare: TIMIT tree -> data/manifests/{train,dev,test}.json (SpeechBrain schema).
+"""Stage prepare: a TIMIT tree (--timit) or a speechocean762 folder (--speechocean762) ->
+data/manifests/{train,dev,test}.json (SpeechBrain schema; speechocean762 rows carry no phone times).
 
 Also writes counts.json ({split: {"utterances", "expected", "skipped": [utt_id]}}) so that
 scoring can say on how many of the expected utterances a PER was measured, and
@@ -10,6 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from phonerec.corpora import speechocean762
 from phonerec.corpora.manifest import write_manifest
 from phonerec.corpora.timit import CorpusError, prepare, read_speaker_list, standard_speaker_list
 from phonerec.fileio import write_json, write_text
@@ -20,10 +22,13 @@ log = logging.getLogger("prepare")
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--timit", required=True, help="TIMIT root (the folder holding TRAIN and TEST, or above it)")
+    corpus = p.add_mutually_exclusive_group(required=True)
+    corpus.add_argument("--timit", help="TIMIT root (the folder holding TRAIN and TEST, or above it)")
+    corpus.add_argument("--speechocean762", help="speechocean762 root (WAVE/, train/, test/, resource/), as OpenSLR 101 "
+                        "unpacks; dev: whole train speakers by a fixed rule (phonerec.corpora.speechocean762)")
     p.add_argument("--out", required=True, help="manifest folder, e.g. data/manifests")
-    p.add_argument("--dev-spk", default=standard_speaker_list("dev"),
-                   help="dev speaker list (default: the standard 50 speakers, packaged with phonerec)")
+    p.add_argument("--dev-spk", help="dev speaker list (default: TIMIT's standard 50 speakers, packaged with "
+                   "phonerec; for speechocean762 its rule's 13 train speakers)")
     p.add_argument("--test-spk", default=standard_speaker_list("core_test"),
                    help="test speaker list (default: the standard 24-speaker core test set, packaged)")
     p.add_argument("--test-set", choices=("core", "full"), default="core", help="core: 192 utts; full: all 1344 TEST utts (dev speakers included)")
@@ -34,9 +39,14 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     setup_logging()
     try:
-        manifests, report = prepare(a.timit, read_speaker_list(a.dev_spk), read_speaker_list(a.test_spk),
-                                    test_set=a.test_set, keep_sa=a.keep_sa, skip_bad=a.skip_bad,
-                                    allow_incomplete_test=a.allow_incomplete_test)
+        if a.speechocean762:
+            dev = read_speaker_list(a.dev_spk) if a.dev_spk else None
+            manifests, report = speechocean762.prepare(a.speechocean762, dev_speakers=dev, skip_bad=a.skip_bad,
+                                                       allow_incomplete_test=a.allow_incomplete_test)
+        else:
+            manifests, report = prepare(a.timit, read_speaker_list(a.dev_spk or standard_speaker_list("dev")), read_speaker_list(a.test_spk),
+                                        test_set=a.test_set, keep_sa=a.keep_sa, skip_bad=a.skip_bad,
+                                        allow_incomplete_test=a.allow_incomplete_test)
     except (CorpusError, OSError) as e:
         log.error("%s", e)
         return 1

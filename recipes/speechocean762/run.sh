@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# phonerec speechocean762 recipe (OpenSLR 101, CC BY 4.0: 5000 read English sentences by 250
+# Mandarin-L1 speakers, children and adults): prepare -> features -> train -> decode -> score.
+#   ./run.sh --corpus /data/speechocean762          # conf/crdnn_cpu.yaml: the CPU config
+#   ./run.sh --corpus /data/speechocean762 --config conf/crdnn.yaml   # the GPU config
+# The corpus has no phone times, so stage 3 trains round 0 with CTC alone, aligns the train phones
+# with it and trains the frame head on those labels (--align-rounds, --round0-epochs; see
+# ../common/stages.sh). Test: the official 2500-utterance test set; dev: 13 whole train speakers.
+# Paths are relative to this folder. A stage whose output is up to date is skipped unless --force true.
+set -euo pipefail
+cd "$(dirname "$0")"
+source ../common/stages.sh
+
+corpus=""                      # the unpacked corpus: WAVE/, train/, test/, resource/ (or the folder above it)
+dev_spk=""                     # dev speaker list; empty: the corpus module's rule (phonerec.corpora.speechocean762)
+skip_bad=false                 # leave out bad TRAIN utterances (listed in data/manifests/skipped.txt)
+allow_incomplete_test=false    # also leave out bad dev/test utterances (counted in per.json); else an error
+round0_epochs=3                # CTC-only model that makes the first frame labels
+
+while [ $# -gt 0 ]; do
+  parse_common_option "$1" "${2-}" || case "$1" in
+    --corpus) corpus=$2 ;; --dev-spk) dev_spk=$2 ;; --skip-bad) skip_bad=$2 ;;
+    --allow-incomplete-test) allow_incomplete_test=$2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
+  esac
+  shift 2
+done
+resolve_common_options conf/crdnn_cpu.yaml
+if [ -z "$corpus" ] && [ $stage -le 1 ]; then
+  echo "run.sh: --corpus DIR is required (speechocean762 from OpenSLR 101, unpacked)" >&2; exit 1
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  inputs="$(abspath "$corpus") dev=${dev_spk:+$(abspath "$dev_spk")} skip_bad=$skip_bad allow_incomplete_test=$allow_incomplete_test"
+  if done_or_forced "$data/manifests/test.json" || stamp_differs "$data/manifests/inputs.txt" "$inputs"; then
+    log "stage 1: prepare $corpus -> $data/manifests/{train,dev,test}.json"
+    opts=(); [ "$skip_bad" = true ] && opts+=(--skip-bad)
+    [ -n "$dev_spk" ] && opts+=(--dev-spk "$dev_spk")
+    [ "$allow_incomplete_test" = true ] && opts+=(--allow-incomplete-test)
+    $python $scripts/prepare.py --speechocean762 "$corpus" --out "$data/manifests" "${opts[@]}"
+    echo "$inputs" > "$data/manifests/inputs.txt"
+  else
+    log "stage 1: $data/manifests is up to date, skipped"
+  fi
+fi
+
+run_common_stages

@@ -1,0 +1,111 @@
+"""Frame labels without hand labels: a model aligns the train phones (phonerec relabel), and the
+speechocean762 recipe trains round 0 (CTC), relabels and trains the frame head on the result."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from test_speechocean762 import write_corpus
+
+from phonerec.commands import relabel as relabel_command
+from phonerec.config import load_config
+from phonerec.evaluation.boundaries import boundary_metric, forced_errors
+from phonerec.experiment.relabel import phone_ends, uniform_ends
+from phonerec.experiment.train import load_split
+from phonerec.phones import PhoneTokenizer
+from phonerec.segments import merge_segments, reference_segments
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_phone_ends_give_a_q_no_time_and_end_at_the_last_sample():
+    segs = [(0.0, 0.1, "sil"), (0.1, 0.25, "b"), (0.25, 0.4, "ae"), (0.4, 0.5, "sil")]
+    assert phone_ends(segs, ["h#", "b", "q", "ae", "h#"], 48, 16000, 8000) == [1600, 4000, 4000, 6400, 8000]
+    assert phone_ends(segs[:2], ["q", "h#", "b"], 48, 16000, 4000) == [0, 1600, 4000]
+    with pytest.raises(ValueError, match="2 segments for 3"):
+        phone_ends(segs[:2], ["h#", "b", "ae"], 48, 16000, 8000)
+    assert uniform_ends(4, 1000) == [250, 500, 750, 1000]
+
+
+def test_relabel_aligns_every_train_utterance_near_its_hand_labels(trained_model, tmp_path):
+    """The session's small CTC model (no frame head) aligns the train phones: every row gets ends
+    that tile the file, dev/test are copied as they were, the features are linked, and the aligned
+    boundaries are close to the corpus's true ones (which the aligner never saw)."""
+    data, exp = trained_model
+    out = tmp_path / "aligned"
+    assert relabel_command.main(["--exp", str(exp), "--data", str(data), "--out", str(out), "--device", "cpu"]) == 0
+    truth = json.loads((data / "manifests" / "train.json").read_text())
+    aligned = json.loads((out / "manifests" / "train.json").read_text())
+    assert aligned.keys() == truth.keys()
+    errors = []
+    for utt, row in aligned.items():
+        ends = [int(x) for x in row["ground_truth_phn_ends"].split()]
+        assert row["phn"] == truth[utt]["phn"] and len(ends) == len(row["phn"].split())
+        assert ends == sorted(ends) and ends[-1] == round(row["duration"] * 16000)
+        errors += forced_errors(merge_segments(reference_segments(truth[utt]), 48),
+                                merge_segments(reference_segments(row), 48))
+    within = boundary_metric(errors)["within_20ms_pct"]
+    assert within > 40, within  # CTC spikes of a small model: far from exact, far from random
+    for split in ("dev", "test"):
+        assert (out / "manifests" / f"{split}.json").read_text() == (data / "manifests" / f"{split}.json").read_text()
+    info = json.loads((out / "manifests" / "aligned.json").read_text())
+    assert info["method"] == "ctc_viterbi" and info["utterances"] == len(aligned)
+    assert (out / "fbank").is_symlink()
+    cfg = load_config(None, ["data.train_phones=48"])
+    cmvn = json.loads((data / "fbank" / "cmvn.json").read_text())
+    train_set = load_split(out, "train", cfg, PhoneTokenizer.for_set(48), cmvn)
+    assert train_set.frame_targets is not None  # the next round can train the frame head
+
+
+TINY = """model:
+  name: lstm
+  lstm:
+    lstm_hidden: 16
+    lstm_layers: 1
+    frame_stack: 2
+data:
+  max_frames: 3000
+train:
+  epochs: 2
+  warmup_steps: 2
+  lr: 3.0e-3
+  frame_weight: 0.5
+"""
+
+
+def test_speechocean_recipe_trains_round0_relabels_and_trains_the_frame_head(tmp_path):
+    root = write_corpus(tmp_path / "speechocean762")
+    rng = np.random.default_rng(0)
+    for wav in root.rglob("*.WAV"):  # 1.5 s of noise instead of the fixture's 0.1 s of silence: long enough for CTC
+        sf.write(wav, (rng.standard_normal(24000) * 3000).astype(np.int16), 16000, subtype="PCM_16", format="WAV")
+    conf = tmp_path / "tiny.yaml"
+    conf.write_text(TINY)
+    recipe = REPO / "recipes" / "speechocean762"
+    cmd = ["bash", str(recipe / "run.sh"), "--corpus", str(root), "--config", str(conf), "--data",
+           str(tmp_path / "data"), "--exp", str(tmp_path / "exp"), "--round0-epochs", "1"]
+    env = {**os.environ, "PYTHON": sys.executable}
+    out = subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    assert "no phone times: round 0" in out.stdout
+    round0 = json.loads((exp / "round0" / "history.json").read_text())
+    assert len(round0) == 1  # --round0-epochs
+    assert json.loads((data / "aligned1" / "manifests" / "aligned.json").read_text())["aligned_by"] == \
+        str((exp / "round0").resolve())
+    from phonerec.training import checkpoint
+
+    assert checkpoint.load(exp / "model.pt")["config"]["train"]["frame_weight"] == 0.5
+    assert checkpoint.load(exp / "round0" / "model.pt")["config"]["train"]["frame_weight"] == 0.0
+    per = json.loads((exp / "decode_test" / "per.json").read_text())
+    assert per["n_utts"] == 4 and per["utterances"]["expected"] is None
+    segments = json.loads((exp / "decode_test" / "segments.json").read_text())
+    assert segments["method"] == "frame_viterbi"  # the final model has the head and decode uses it
+    assert not (exp / "decode_test" / "alignment.json").exists()  # no hand labels: no boundary figures
+    again = subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("up to date, skipped") >= 4, again.stdout[-3000:]
+    shutil.rmtree(data / "aligned1")
