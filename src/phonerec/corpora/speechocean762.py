@@ -25,7 +25,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from phonerec.corpora.timit import CorpusError, Report
+from phonerec.corpora.problems import CorpusError, Report, refuse_or_skip
 from phonerec.features.audio import SAMPLE_RATE, AudioError, audio_info
 
 log = logging.getLogger(__name__)
@@ -245,14 +245,7 @@ def prepare(root, *, dev_speakers: list[str] | None = None, skip_bad: bool = Fal
               "dev": {u: v for u, v in scanned["train"].items() if v[0] in dev_set}, "test": scanned["test"]}
     bad = {u: v[3] for split in splits.values() for u, v in split.items() if v[3]}
     skipped = {name: sorted(u for u in split if u in bad) for name, split in splits.items()}
-    eval_bad = set(skipped["dev"]) | set(skipped["test"])
-    refused = sorted(u for u in bad if not (allow_incomplete_test if u in eval_bad else skip_bad))
-    if refused:
-        listing = "\n  ".join(bad[u] for u in refused)
-        raise CorpusError(
-            f"{root}: {len(refused)} problem(s) in the corpus:\n  {listing}\n"
-            "--skip-bad leaves out bad train utterances; bad dev/test utterances are only left out with "
-            "--allow-incomplete-test, since a PER on an incomplete dev/test set is not comparable")
+    refuse_or_skip(root, bad, skipped, skip_bad=skip_bad, allow_incomplete_test=allow_incomplete_test)
     manifests = {name: {u: v[2] for u, v in sorted(split.items()) if v[2]} for name, split in splits.items()}
     counts = {name: {"utterances": len(rows), "expected": None, "skipped": skipped[name]}
               for name, rows in manifests.items()}
@@ -262,8 +255,4 @@ def prepare(root, *, dev_speakers: list[str] | None = None, skip_bad: bool = Fal
                  len({r["spk_id"] for r in rows.values()}), hours, len(skipped[name]))
     log.info("dev speakers (%s): %s", "given" if dev_speakers is not None else "stratified rule",
              " ".join(f"{s}({genders.get(s, '?')},{ages.get(s, '?')})" for s in sorted(dev_set)))
-    if eval_bad:
-        log.warning("INCOMPLETE DEV/TEST SETS (--allow-incomplete-test): %d dev and %d test utterance(s) left out "
-                    "as bad: %s; PERs on these sets are not comparable", len(skipped["dev"]), len(skipped["test"]),
-                    " ".join(sorted(eval_bad)))
     return manifests, Report([bad[u] for u in sorted(bad)], counts)

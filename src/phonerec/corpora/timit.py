@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from phonerec.corpora.problems import CorpusError, Report, refuse_or_skip
 from phonerec.features.audio import SAMPLE_RATE, AudioError, audio_info
 from phonerec.phones import PHONE_SETS
 
@@ -31,10 +32,6 @@ _OS_FOLDER = re.compile(r"^(\.|__macosx$)", re.IGNORECASE)
 UTTS_PER_SPEAKER = {False: 8, True: 10}  # every TIMIT speaker reads 3 SI + 5 SX (+ SA1, SA2)
 # Utterances of a complete copy with the standard speaker lists (without SA; 10/8 of it with SA)
 STANDARD_COUNTS = {"dev": 400, "core": 192, "full": 1344}
-
-
-class CorpusError(ValueError):
-    """The corpus cannot be prepared; the message names the files and the reasons."""
 
 
 @dataclass
@@ -305,16 +302,6 @@ def _fallback_speakers(test_utts: list[Utterance]) -> tuple[set[str], set[str]]:
     return dev, test
 
 
-@dataclass
-class Report:
-    """What prepare() left out, and how complete each split is (for skipped.txt and counts.json)."""
-
-    problems: list[str]  # every bad item left out, with its path and the reason
-    # {split: {"utterances": N kept, "expected": a complete copy's count (standard lists only, else None),
-    #          "skipped": [utt_id left out as bad]}}
-    counts: dict[str, dict]
-
-
 def expected_counts(dev_speakers, test_speakers, test_set: str, keep_sa: bool) -> dict[str, int | None]:
     """Utterances a complete TIMIT gives dev and test: known only for the standard speaker lists
     (400 dev, 192 core / 1344 full test; SA sentences add 2 per speaker); None otherwise, and
@@ -359,15 +346,7 @@ def prepare(
         except OSError as e:
             bad[utt.utt_id] = f"{utt.wav}: cannot read ({e})"
     skipped = {name: sorted(u.utt_id for u in split.utterances if u.utt_id in bad) for name, split in splits.items()}
-    eval_bad = set(skipped["dev"]) | set(skipped["test"])
-    refused = sorted(u for u in bad if not (allow_incomplete_test if u in eval_bad else skip_bad))
-    if refused:
-        listing = "\n  ".join(bad[u] for u in refused)
-        raise CorpusError(
-            f"{result.root}: {len(refused)} problem(s) in the corpus:\n  {listing}\n"
-            "--skip-bad leaves out bad train utterances; bad dev/test utterances are only left out with "
-            "--allow-incomplete-test, since a PER on an incomplete dev/test set is not comparable"
-        )
+    refuse_or_skip(result.root, bad, skipped, skip_bad=skip_bad, allow_incomplete_test=allow_incomplete_test)
     manifests = {
         name: {u.utt_id: rows[u.utt_id] for u in sorted(split.utterances, key=lambda u: u.utt_id) if u.utt_id in rows}
         for name, split in splits.items()
@@ -387,10 +366,4 @@ def prepare(
         log.log(logging.WARNING if short else logging.INFO, "%s: %d utterances of %d expected, %d speakers%s",
                 name, c["utterances"], c["expected"], len({r["spk_id"] for r in manifests[name].values()}),
                 f" ({len(c['skipped'])} left out as bad, {not_found} not in the copy)" if short else "")
-    if eval_bad:
-        log.warning(
-            "INCOMPLETE DEV/TEST SETS (--allow-incomplete-test): %d dev and %d test utterance(s) left out as bad: %s; "
-            "PERs on these sets are not comparable with published ones",
-            len(skipped["dev"]), len(skipped["test"]), " ".join(sorted(eval_bad)),
-        )
     return manifests, Report([bad[u] for u in sorted(bad)], counts)
