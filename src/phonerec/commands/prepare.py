@@ -24,8 +24,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     corpus = p.add_mutually_exclusive_group(required=True)
     corpus.add_argument("--timit", help="TIMIT root (the folder holding TRAIN and TEST, or above it)")
-    corpus.add_argument("--speechocean762", help="speechocean762 root (WAVE/, train/, test/, resource/), as OpenSLR 101 "
-                        "unpacks; dev: whole train speakers by a fixed rule (phonerec.corpora.speechocean762)")
+    corpus.add_argument("--speechocean762", help="speechocean762 root (WAVE/, train/, test/, resource/), as "
+                        "OpenSLR 101 unpacks; dev: whole train speakers by a fixed rule (corpora.speechocean762)")
     p.add_argument("--out", required=True, help="manifest folder, e.g. data/manifests")
     p.add_argument("--dev-spk", help="dev speaker list (default: TIMIT's standard 50 speakers, packaged with "
                    "phonerec; for speechocean762 its rule's 13 train speakers)")
@@ -44,8 +44,9 @@ def main(argv=None) -> int:
             manifests, report = speechocean762.prepare(a.speechocean762, dev_speakers=dev, skip_bad=a.skip_bad,
                                                        allow_incomplete_test=a.allow_incomplete_test)
         else:
-            manifests, report = prepare(a.timit, read_speaker_list(a.dev_spk or standard_speaker_list("dev")), read_speaker_list(a.test_spk),
-                                        test_set=a.test_set, keep_sa=a.keep_sa, skip_bad=a.skip_bad,
+            dev = read_speaker_list(a.dev_spk or standard_speaker_list("dev"))
+            manifests, report = prepare(a.timit, dev, read_speaker_list(a.test_spk), test_set=a.test_set,
+                                        keep_sa=a.keep_sa, skip_bad=a.skip_bad,
                                         allow_incomplete_test=a.allow_incomplete_test)
     except (CorpusError, OSError) as e:
         log.error("%s", e)

@@ -103,6 +103,15 @@ def align_ctc(log_probs: np.ndarray, ids: list[int], phones: list[str], frame_s:
     return ctc_segments(align(log_probs, ids), phones, frame_s, duration)
 
 
+def align_known(lp, frames, ids: list[int], phones: list[str], frame_s: float, hop_s: float | None,
+                duration: float, min_frames: int = MIN_FRAMES) -> list[tuple[float, float, str]]:
+    """Segments of a known phone sequence: Viterbi on the frame head's (T, C) posteriors `frames`
+    (frames `hop_s` apart) when given, else CTC Viterbi on the (T', C) `lp` (frames `frame_s` apart)."""
+    if frames is not None:
+        return align_frames(frames, ids, phones, hop_s, duration, min_frames)
+    return align_ctc(lp, ids, phones, frame_s, duration)
+
+
 def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phones: int, frame_s: float,
                 frame_posteriors: dict | None = None, hop_s: float | None = None,
                 min_frames: int | None = None) -> dict:
@@ -122,11 +131,8 @@ def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phone
         utts[utt] = {}
         for kind, phones in seqs.items():
             try:
-                if use_frames:
-                    segs = align_frames(frame_posteriors[utt], tokenizer.encode(phones), phones, hop_s,
-                                                    row["duration"], min_frames)
-                else:
-                    segs = align_ctc(lp, tokenizer.encode(phones), phones, frame_s, row["duration"])
+                segs = align_known(lp, frame_posteriors[utt] if use_frames else None, tokenizer.encode(phones),
+                                   phones, frame_s, hop_s, row["duration"], min_frames)
             except ValueError as e:
                 failed.setdefault(utt, {})[kind] = str(e)
                 segs = None

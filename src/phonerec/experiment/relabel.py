@@ -16,7 +16,7 @@ from pathlib import Path
 
 from phonerec.corpora.manifest import read_manifest, write_manifest
 from phonerec.data import split_speed
-from phonerec.decoding.align import CTC_METHOD, FRAME_METHOD, align_ctc, align_frames
+from phonerec.decoding.align import CTC_METHOD, FRAME_METHOD, align_known
 from phonerec.experiment.decode import compute_posteriors
 from phonerec.experiment.train import load_model, load_split
 from phonerec.fileio import write_json
@@ -67,11 +67,8 @@ def align_manifest(exp_dir, data_dir, split: str = "train", device=None) -> tupl
         folded = fold(phones, n_phones)
         n_samples = int(round(row["duration"] * sr))
         try:
-            ids = tokenizer.encode(folded)
-            if head:
-                segs = align_frames(frames[utt], ids, folded, hop_s, row["duration"])
-            else:
-                segs = align_ctc(post[utt], ids, folded, model.subsampling * hop_s, row["duration"])
+            segs = align_known(post[utt], frames[utt] if head else None, tokenizer.encode(folded), folded,
+                               model.subsampling * hop_s, hop_s, row["duration"])
             ends = phone_ends(segs, phones, n_phones, sr, n_samples)
         except (KeyError, ValueError) as e:
             log.warning("%s: cannot align (%s): flat start", utt, e)
