@@ -104,3 +104,34 @@ def test_ddp_step_averages_gradients_over_ranks(tmp_path):
         assert torch.allclose(results[0][1][k], expected[k], rtol=0, atol=1e-5), k
         assert torch.equal(results[0][1][k], results[1][1][k]), k
     assert (tmp_path / "ddp" / "last.pt").exists()  # rank 0 wrote the checkpoint
+
+
+def _rng_worker(rank, port, ckpt_dir, results):
+    """Train one epoch with its own RNG stream, note the next draw, then resume from rank 0's last.pt."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    info = distributed.init("cpu")
+    model = distributed.wrap(_model(), info)
+    cfg = TrainerConfig(epochs=1, lr=LR, grad_clip=0.0, monitor="train_loss", keep_checkpoints=1)
+    torch.manual_seed(100 + rank)  # what build_training does: one dropout / mask stream per rank
+    Trainer(model, torch.optim.SGD(model.parameters(), lr=LR), ctc_step, cfg, ckpt_dir=ckpt_dir,
+            is_main=info.is_main).fit([collate(_items(2, seed=rank))])
+    expected = torch.rand(3)  # this rank's stream, right after the checkpoint
+    torch.distributed.barrier()  # rank 0 has written last.pt
+    torch.manual_seed(0)
+    resumed = Trainer(model, torch.optim.SGD(model.parameters(), lr=LR), ctc_step, cfg, ckpt_dir=ckpt_dir,
+                      is_main=info.is_main).resume()
+    results[rank] = (resumed, expected, torch.rand(3))
+    distributed.cleanup()
+
+
+def test_resume_restores_each_ranks_own_rng_stream(tmp_path):
+    """Each rank continues its own stream after --resume (before: every rank got rank 0's)."""
+    results = mp.Manager().dict()
+    mp.spawn(_rng_worker, args=(_free_port(), tmp_path, results), nprocs=2, join=True)
+    for rank in (0, 1):
+        resumed, expected, got = results[rank]
+        assert resumed and torch.equal(got, expected), rank
+    assert not torch.equal(results[0][1], results[1][1])  # the two streams differ, so the check can fail
+    assert len(torch.load(tmp_path / "last.pt", weights_only=False)["rng_ranks"]) == 2

@@ -49,3 +49,36 @@ def test_model_whose_stored_config_cannot_be_read_is_not_up_to_date(tmp_path):
     torch.save(state, tmp_path / "model.pt")
     reason = why_retrain(tmp_path, cfg)
     assert reason and "holds a config this version cannot read" in reason and "train.lr" in reason
+
+
+def test_resume_and_retrain_give_one_verdict_on_an_older_checkpoint(tmp_path):
+    """A checkpoint (and model.pt) written before train.frame_weight existed: stage 3's up-to-date check
+    and --resume both accept it with today's defaults, and both refuse a real change, naming it alike."""
+    import pytest
+    import torch
+
+    from phonerec.experiment.train import why_retrain
+    from phonerec.training.checkpoint import CheckpointError
+    from phonerec.training.trainer import Trainer, TrainerConfig
+
+    cfg = ExperimentConfig()
+    old = to_dict(cfg)
+    del old["train"]["frame_weight"]  # as an older phonerec wrote it
+    batches = [(torch.randn(4, 2), torch.randn(4, 1))]
+
+    def trainer(config: dict, epochs: int) -> Trainer:
+        torch.manual_seed(0)
+        m = torch.nn.Linear(2, 1)
+        return Trainer(m, torch.optim.SGD(m.parameters(), lr=0.1),
+                       lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1]),
+                       TrainerConfig(epochs=epochs, lr=0.1, monitor="train_loss"), ckpt_dir=tmp_path / "checkpoints",
+                       extra={"config": config})
+
+    trainer(old, 1).fit(batches)
+    torch.save({"model": {}, "config": old}, tmp_path / "model.pt")
+    assert why_retrain(tmp_path, cfg) is None
+    assert trainer(to_dict(cfg), 2).resume()  # before: refused ("train.frame_weight" differs)
+    cfg.train.lr = 2e-3
+    assert "train.lr 0.001 -> 0.002" in why_retrain(tmp_path, cfg)
+    with pytest.raises(CheckpointError, match=r"cannot resume.*train\.lr 0\.001 -> 0\.002"):
+        trainer(to_dict(cfg), 2).resume()

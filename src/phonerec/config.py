@@ -325,5 +325,22 @@ def describe_diff(old: dict, new: dict, keys: list[str]) -> str:
     return ", ".join(f"{k} {get(old, k)!r} -> {get(new, k)!r}" for k in keys)
 
 
+def resolved_dict(values: dict) -> dict:
+    """A stored config (model.pt, a checkpoint, config.yaml; maybe of an older phonerec) as today's resolved
+    dict: the old flat model section converted, settings added since at their defaults, which is how that
+    model was trained. ConfigError when this version cannot read it."""
+    return to_dict(from_dict(ExperimentConfig, normalize_config_dict(values, strict=False)))
+
+
+def config_change(trained: dict, wanted: dict) -> str | None:
+    """'train.lr 0.002 -> 0.001, ...': the settings that shape the weights and differ between the config a
+    model or checkpoint was trained with and the one asked for; None when none does. The one comparison
+    of stage 3's up-to-date check (experiment.why_retrain) and of --resume (Trainer.resume), so the two
+    never disagree: both sides are resolved first (resolved_dict). ConfigError: `trained` is unreadable."""
+    old, new = resolved_dict(trained), resolved_dict(wanted)
+    keys = training_diff(old, new)
+    return describe_diff(old, new, keys) if keys else None
+
+
 def save_config(cfg: ExperimentConfig, path) -> None:
     write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -21,18 +21,31 @@ from phonerec.segments import merge_segments
 log = logging.getLogger(__name__)
 
 
+# A tensor that stays on the CPU whatever device its Batch is moved to (Batch's lengths).
+CpuTensor = torch.Tensor
+
+
 @dataclass
 class Batch:
-    feats: torch.Tensor  # (N, T, F) float32, zero-padded
-    feat_lens: torch.Tensor  # (N,) int64
-    targets: torch.Tensor  # (N, S) int64 phone ids, zero-padded (0 is the blank, never a target)
-    target_lens: torch.Tensor  # (N,) int64
+    """One padded batch. Device contract: `to(device)` moves the padded tensors (feats, targets,
+    frame_targets); the lengths are CpuTensor and stay on the CPU, because packing and CTC take CPU
+    lengths and keeping them there saves a device-to-host sync in every step. So on a GPU a length
+    must not meet a model output in arithmetic ((N,) CPU with CUDA fails): bring the output to the
+    host (`loss.cpu() / batch.target_lens`) or the length to the device (`.to(loss.device)`)."""
+    feats: torch.Tensor  # (N, T, F) float32, zero-padded; on the batch's device
+    feat_lens: CpuTensor  # (N,) int64, always on the CPU
+    targets: torch.Tensor  # (N, S) int64 phone ids, zero-padded (0 is the blank, never a target); on the device
+    target_lens: CpuTensor  # (N,) int64, always on the CPU
     utt_ids: list[str]
     frame_targets: torch.Tensor | None = None  # (N, T) int64 phone id per feature frame, -100 padded; None: no times
 
+    def __post_init__(self):
+        for name in ("feat_lens", "target_lens"):
+            if getattr(self, name).device.type != "cpu":  # an attribute, not a value: no sync
+                raise ValueError(f"Batch.{name} must stay on the CPU (see Batch), got {getattr(self, name).device}")
+
     def to(self, device, non_blocking: bool = False) -> "Batch":
-        """Move the padded tensors; lengths stay on the CPU (packing and CTC take CPU lengths,
-        so keeping them there avoids a device-to-host sync in every step)."""
+        """The padded tensors on `device`; the lengths stay on the CPU (see Batch)."""
         ft = None if self.frame_targets is None else self.frame_targets.to(device, non_blocking=non_blocking)
         return Batch(self.feats.to(device, non_blocking=non_blocking), self.feat_lens,
                      self.targets.to(device, non_blocking=non_blocking), self.target_lens, self.utt_ids, ft)
@@ -183,8 +196,11 @@ def collate(items) -> Batch:
 
 
 def make_loader(dataset: PhoneDataset, max_frames: int, *, shuffle: bool, seed: int = 0, num_workers: int = 0,
-                num_replicas: int = 1, rank: int = 0) -> torch.utils.data.DataLoader:
+                num_replicas: int = 1, rank: int = 0, device=None) -> torch.utils.data.DataLoader:
+    """Bucketed batches of `dataset`; with `device` (where the batches go) pinned when that is a GPU,
+    so the copy can overlap (pinning for a CPU run on a GPU machine would only cost memory)."""
     sampler = BucketBatchSampler(dataset.lengths, max_frames, shuffle=shuffle, seed=seed,
                                  num_replicas=num_replicas, rank=rank)
+    pin = device is not None and torch.device(device).type == "cuda"
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers,
-                                       pin_memory=torch.cuda.is_available())
+                                       pin_memory=pin)

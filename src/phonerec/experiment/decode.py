@@ -36,7 +36,7 @@ def compute_posteriors(model, dataset, max_frames: int, device, frames: dict | N
     model must have a frame head) it is filled with {utt_id: (T, C) frame-head log posteriors} of the
     same forward pass."""
     out = {}
-    loader = make_loader(dataset, max_frames, shuffle=False)
+    loader = make_loader(dataset, max_frames, shuffle=False, device=device)
     for batch, log_probs, out_lens, *rest in forward_batches(model, loader, device, frames=frames is not None):
         lp = log_probs.float().cpu().numpy()
         for i, (utt_id, n) in enumerate(zip(batch.utt_ids, out_lens.tolist())):

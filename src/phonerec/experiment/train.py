@@ -18,12 +18,11 @@ import torch
 from phonerec.config import (
     ConfigError,
     ExperimentConfig,
-    describe_diff,
+    config_change,
     from_dict,
     normalize_config_dict,
     save_config,
     to_dict,
-    training_diff,
 )
 from phonerec.corpora.manifest import read_manifest
 from phonerec.data import PhoneDataset, make_loader
@@ -100,7 +99,7 @@ def decode_loader(model, loader, tokenizer: PhoneTokenizer, device) -> tuple[dic
     hyps, loss_sum, n = {}, 0.0, 0
     for batch, log_probs, out_lens in forward_batches(model, loader, device):
         loss = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens, reduction="none")
-        loss = loss / batch.target_lens.clamp_min(1)
+        loss = loss.float().cpu() / batch.target_lens.clamp_min(1)  # lengths are CPU tensors (data.Batch)
         loss_sum += float(loss[torch.isfinite(loss)].sum())
         n += len(batch)
         for utt_id, ids in zip(batch.utt_ids, greedy_decode(log_probs, out_lens)):
@@ -159,8 +158,8 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     log.info("train: %d utterances (%d frames), dev: %d utterances", len(train_set), sum(train_set.lengths), len(dev_set))
     train_loader = make_loader(train_set, cfg.data.max_frames, shuffle=True, seed=cfg.train.seed,
                                num_workers=cfg.data.num_workers, num_replicas=dist_info.world_size,
-                               rank=dist_info.rank)
-    dev_loader = make_loader(dev_set, cfg.data.valid_max_frames, shuffle=False)
+                               rank=dist_info.rank, device=device)
+    dev_loader = make_loader(dev_set, cfg.data.valid_max_frames, shuffle=False, device=device)
 
     def evaluate(m):
         hyps, dev_loss = decode_loader(distributed.unwrap(m), dev_loader, tokenizer, device)
@@ -169,12 +168,8 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     t = cfg.train
     model = distributed.wrap(core, dist_info)
     optimizer = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    trainer_cfg = TrainerConfig(
-        epochs=t.epochs, lr=t.lr, schedule=t.schedule, warmup_steps=t.warmup_steps, grad_clip=t.grad_clip,
-        amp=t.amp, monitor="dev_per", mode="min", plateau_factor=t.plateau_factor,
-        plateau_patience=t.plateau_patience, early_stop_patience=t.early_stop_patience,
-        keep_checkpoints=max(t.keep_checkpoints, t.average), max_bad_steps=t.max_bad_steps,
-    )
+    trainer_cfg = TrainerConfig.from_settings(t, monitor="dev_per", mode="min",
+                                              keep_checkpoints=max(t.keep_checkpoints, t.average))
     extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn}
     augment = SpecAugment(t.specaugment)
     trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment, t.frame_weight), trainer_cfg,
@@ -228,13 +223,11 @@ def why_retrain(exp_dir, cfg: ExperimentConfig) -> str | None:
     path = Path(exp_dir) / "model.pt"
     if not path.is_file():
         return f"{path} does not exist"
-    trained = normalize_config_dict(checkpoint.load(path).get("config") or {}, strict=False)  # older formats
-    try:  # settings added since (e.g. train.frame_weight) take their defaults, as that model was trained
-        trained = to_dict(from_dict(ExperimentConfig, trained))
+    try:  # the comparison of Trainer.resume: one verdict for stage 3 and --resume
+        change = config_change(checkpoint.load(path).get("config") or {}, to_dict(cfg))
     except ConfigError as e:  # a stored config today's code cannot read: that model cannot be used as it is
         return f"{path} holds a config this version cannot read ({e})"
-    keys = training_diff(trained, to_dict(cfg))
-    return f"{path} was trained with another config: {describe_diff(trained, to_dict(cfg), keys)}" if keys else None
+    return f"{path} was trained with another config: {change}" if change else None
 
 
 def load_model(exp_or_file, device=None) -> tuple[torch.nn.Module, ExperimentConfig, PhoneTokenizer, dict]:

@@ -17,7 +17,13 @@ def conv_out_lens(lens: torch.Tensor, kernel: int, strides: list[int]) -> torch.
 
 class BiLSTM(nn.Module):
     """Stacked bidirectional LSTM over packed sequences, so padding never leaks into
-    the backward direction (cuDNN runs packed sequences natively)."""
+    the backward direction (cuDNN runs packed sequences natively).
+
+    It always runs in float32, autocast or not: under torch.autocast("cuda", dtype=torch.bfloat16)
+    PyTorch's cuDNN RNN path has been reported to run in float16 instead, i.e. fp16 training without a
+    GradScaler (its gradients underflow), and CPU autocast runs it in bf16. An LSTM is a small part of
+    the time next to the convolutions, and its recurrence accumulates rounding over hundreds of steps,
+    so fp32 is the safe choice. Without autocast (CPU fp32) nothing changes: the cast is a no-op."""
 
     def __init__(self, input_size: int, hidden: int, layers: int, dropout: float):
         super().__init__()
@@ -26,10 +32,12 @@ class BiLSTM(nn.Module):
         self.out_dim = 2 * hidden
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        """(N, T, D) in any float dtype, lens (N,) on the CPU -> (N, T, 2H) float32."""
         total = x.shape[1]
-        # lengths must be on the CPU for packing; callers pass CPU lengths to avoid a device sync
-        packed = pack_padded_sequence(x, lens.cpu(), batch_first=True, enforce_sorted=False)
-        y, _ = self.lstm(packed)
+        with torch.autocast(x.device.type, enabled=False):
+            # lengths must be on the CPU for packing; callers pass CPU lengths to avoid a device sync
+            packed = pack_padded_sequence(x.float(), lens.cpu(), batch_first=True, enforce_sorted=False)
+            y, _ = self.lstm(packed)
         y, _ = pad_packed_sequence(y, batch_first=True, total_length=total)  # (N, T, 2H)
         return y
 

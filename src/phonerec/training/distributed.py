@@ -44,15 +44,53 @@ def init(device=None) -> DistInfo:
 
 
 def wrap(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
-    """DDP-wrap the model when distributed (gradients averaged across processes)."""
+    """DDP-wrap the model when distributed (gradients averaged across processes).
+
+    device_ids stays None, on a GPU too: with device_ids DDP copies every forward input to that device,
+    the lengths as well, which data.Batch keeps on the CPU (packing and CTC take CPU lengths; each copy
+    back would be a sync). The model and the batch are on this rank's device already (init, Batch.to).
+
+    BatchNorm is not made SyncBatchNorm, on purpose: each rank takes whole batches of the padded-frames
+    budget (data.BucketBatchSampler), so a rank normalises with the statistics single-process training
+    uses, over N x T' x F' positions per channel (thousands even for one utterance), not a few images'
+    worth that SyncBatchNorm is for. Syncing would add a blocking all-reduce per BatchNorm layer in forward
+    and backward, and SyncBatchNorm has no CPU kernel, so the gloo tests would train another model than
+    NCCL. The running statistics therefore differ across ranks after a step (DDP broadcasts rank 0's
+    before each forward): model.pt holds rank 0's, and the trainer takes rank 0's dev figures (from_main).
+    """
     if not info.enabled:
         return model
-    ids = [info.device.index] if info.device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=None)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "module", model)
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(this process's rank, number of processes) of the joined process group; (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def all_gather(obj) -> list:
+    """[rank 0's obj, rank 1's obj, ...] (a collective: every rank calls it); [obj] in a single process."""
+    world = rank_and_world()[1]
+    if world == 1:
+        return [obj]
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def from_main(obj):
+    """Rank 0's `obj` on every rank (a collective: every rank calls it); `obj` in a single process."""
+    if rank_and_world()[1] == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def cleanup() -> None:

@@ -2,11 +2,12 @@
 
 Per epoch: train (AMP on CUDA, gradient clipping, per-step lr schedule), evaluate,
 log one line, save a checkpoint atomically. `fit(resume=True)` continues from the last
-complete checkpoint with the RNG states it saved, so an interrupted CPU run ends with
-the same weights as an uninterrupted one.
+complete checkpoint with the RNG states it saved (every rank's, under DDP), so an interrupted
+CPU run ends with the same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -18,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from phonerec.config import describe_diff, normalize_config_dict, training_diff
+from phonerec.config import ConfigError, config_change
 from phonerec.training import checkpoint, distributed
 from phonerec.training.schedule import lr_factor
 
@@ -46,6 +47,13 @@ class TrainerConfig:
     max_bad_steps: int = 20  # stop after this many skipped (non-finite) steps in a row; 0: never stop
     log_every: int = 0  # log a progress line every N steps (0: only per epoch)
 
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> "TrainerConfig":
+        """The fields of `settings` (e.g. config.TrainConfig) that TrainerConfig has by name, then
+        `overrides`: each setting has one copy, so a setting added to both reaches the trainer by itself."""
+        shared = {f.name: getattr(settings, f.name) for f in dataclasses.fields(cls) if hasattr(settings, f.name)}
+        return cls(**{**shared, **overrides})
+
 
 @dataclass
 class TrainerState:
@@ -63,6 +71,20 @@ def adamw(params, lr: float, weight_decay: float = 1e-2) -> torch.optim.AdamW:
     """AdamW with the fused kernel (CPU and CUDA): it applies or skips the update on the
     device from `found_inf`, which keeps `Trainer.train_step` free of host syncs."""
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+
+
+def rng_state() -> dict:
+    """This process's RNG states (torch, python, numpy, CUDA): what a resumed run must continue from."""
+    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def set_rng_state(rng: dict) -> None:
+    torch.set_rng_state(rng["torch"].cpu())
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
 
 
 def move_to(batch, device):
@@ -92,19 +114,21 @@ class Trainer:
         self.use_amp = cfg.amp and self.device.type == "cuda"
 
     # ---- checkpoints -------------------------------------------------------------------
-    def _snapshot(self) -> dict:
+    def _snapshot(self, rng_ranks: list | None = None) -> dict:
+        """`rng_ranks`: every rank's rng_state() under DDP (distributed.all_gather), kept as "rng_ranks"."""
+        ranks = {"rng_ranks": rng_ranks} if rng_ranks and len(rng_ranks) > 1 else {}
         return {
             "model": self.core.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "trainer": self.state.__dict__.copy(),
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "rng": rng_ranks[0] if rng_ranks else rng_state(),  # this (main) rank's
+            **ranks,
             **self.extra,
         }
 
-    def _save_epoch(self, improved: bool) -> None:
+    def _save_epoch(self, improved: bool, rng_ranks: list | None = None) -> None:
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        snap, epoch = self._snapshot(), self.state.epoch
+        snap, epoch = self._snapshot(rng_ranks), self.state.epoch
         checkpoint.save(snap, self.ckpt_dir / f"epoch-{epoch}.pt")
         if improved:
             checkpoint.save(snap, self.ckpt_dir / "best.pt")
@@ -128,12 +152,13 @@ class Trainer:
             return False
         snap = checkpoint.load(path, map_location=self.device)
         if "config" in self.extra:  # continuing another experiment's training would mix two configs
-            trained = normalize_config_dict(snap.get("config") or {}, strict=False)  # an older format: as today's
-            keys = training_diff(trained, self.extra["config"])
-            if keys:
+            try:  # the comparison of experiment.why_retrain: one verdict for --resume and stage 3
+                change = config_change(snap.get("config") or {}, self.extra["config"])
+            except ConfigError as e:
+                change = f"a config this version cannot read: {e}"
+            if change:
                 raise checkpoint.CheckpointError(
-                    f"{path}: cannot resume, the checkpoint was trained with another config "
-                    f"({describe_diff(trained, self.extra['config'], keys)}); "
+                    f"{path}: cannot resume, the checkpoint was trained with another config ({change}); "
                     "train from scratch (run.sh --force true) or restore the old config")
         checkpoint.load_weights(self.core, snap["model"], path)
         # how to step (fused, foreach...) belongs to this run, not to the checkpoint: a checkpoint
@@ -142,14 +167,21 @@ class Trainer:
             saved.update({k: current[k] for k in ("fused", "foreach", "capturable") if k in current})
         self.optimizer.load_state_dict(snap["optimizer"])
         self.state = TrainerState(**snap["trainer"])
-        rng = snap["rng"]
-        torch.set_rng_state(rng["torch"].cpu())
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        self._restore_rng(snap)
         log.info("resumed from %s after epoch %d (step %d)", path, self.state.epoch, self.state.step)
         return True
+
+    def _restore_rng(self, snap: dict) -> None:
+        """Each rank continues its own RNG streams (its dropout, its SpecAugment masks). A checkpoint
+        of another number of ranks (or of before per-rank states) has only rank 0's: the other ranks
+        derive a stream of their own from it."""
+        rank, world = distributed.rank_and_world()
+        states = snap.get("rng_ranks") or [snap["rng"]]
+        set_rng_state(states[rank] if len(states) == world else states[0])
+        if len(states) != world and rank > 0:
+            torch.manual_seed(int(torch.randint(2**62, ())) + rank)
+            log.warning("rank %d: the checkpoint has the RNG states of %d process(es), not %d: "
+                        "this rank draws from a stream derived from rank 0's", rank, len(states), world)
 
     # ---- loop --------------------------------------------------------------------------
     def _set_lr(self, total_steps: int) -> float:
@@ -251,6 +283,9 @@ class Trainer:
                 self.model.eval()
                 with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
                     metrics = self.evaluate(self.model)
+                # rank 0's figures decide everywhere (best epoch, plateau, early stop): a rank's BatchNorm
+                # statistics are its own (distributed.wrap), and its dev figures may differ slightly
+                metrics = distributed.from_main(metrics)
             self.state.epoch += 1
             row = {"epoch": self.state.epoch, "train_loss": train_loss, **metrics,
                    "lr": self.optimizer.param_groups[0]["lr"] if self.state.step else lr,
@@ -265,8 +300,9 @@ class Trainer:
                     self.state.lr_scale *= self.cfg.plateau_factor
                     log.info("no %s improvement: lr scaled by %g", self.cfg.monitor, self.cfg.plateau_factor)
             self.state.history.append(row)
+            rng_ranks = distributed.all_gather(rng_state())  # every rank calls it, rank 0 saves them
             if self.is_main:
-                self._save_epoch(improved)
+                self._save_epoch(improved, rng_ranks)
                 log.info("%s", "  ".join(f"{k} {_fmt(v)}" for k, v in row.items()))
         return self.state.history
 
