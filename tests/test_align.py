@@ -75,3 +75,48 @@ def test_script_and_command(setup):
                         "--format", "text"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert [line.split()[-1] for line in r.stdout.splitlines()[1:]] == fold(PHN.split()[2::3], 48)
+
+
+def _viterbi_spans_full_matrix(lp, ids, min_frames):
+    """The (T, S)-backpointer Viterbi that decoding.align.viterbi_spans replaced (kept as the reference)."""
+    lp = np.asarray(lp, dtype=np.float64)
+    n_tok, n_frames = len(ids), lp.shape[0]
+    d = max(1, min(min_frames, n_frames // n_tok))
+    emit = lp[:, np.repeat(np.asarray(ids, dtype=np.int64), d)]
+    n_states = emit.shape[1]
+    loop = np.zeros(n_states, dtype=bool)
+    loop[d - 1 :: d] = True
+    score = np.full(n_states, -np.inf)
+    score[0] = emit[0, 0]
+    advanced = np.zeros((n_frames, n_states), dtype=bool)
+    for t in range(1, n_frames):
+        stay = np.where(loop, score, -np.inf)
+        move = np.concatenate(([-np.inf], score[:-1]))
+        advanced[t] = move > stay
+        score = np.maximum(stay, move) + emit[t]
+    state, states = n_states - 1, np.empty(n_frames, dtype=np.int64)
+    for t in range(n_frames - 1, -1, -1):
+        states[t] = state
+        state -= int(advanced[t, state])
+    phone = states // d
+    starts = np.flatnonzero(np.diff(phone, prepend=-1))
+    return [(int(s), int(e)) for s, e in zip(starts, np.append(starts[1:], n_frames))]
+
+
+def test_block_viterbi_gives_the_full_matrix_path():
+    """The bounded-memory Viterbi (backpointers one block at a time) finds exactly the path of the full
+    (T, S) backpointer, ties included, for any block size (1 frame, a few, more than T)."""
+    from phonerec.decoding.align import viterbi_spans
+
+    rng = np.random.default_rng(0)
+    for trial in range(120):
+        n_frames = int(rng.integers(1, 300))
+        n_tok = int(rng.integers(1, n_frames + 1))
+        lp = np.log(rng.dirichlet(np.ones(6), size=n_frames)).astype(np.float32)
+        if trial % 3 == 0:
+            lp = np.round(lp, 1)  # many ties
+        ids = rng.integers(0, 6, n_tok).tolist()
+        for min_frames in (1, 2, 3):
+            want = _viterbi_spans_full_matrix(lp, ids, min_frames)
+            for block in (None, 1, 7, 1000):
+                assert viterbi_spans(lp, ids, min_frames, block=block) == want, (trial, min_frames, block)

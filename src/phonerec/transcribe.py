@@ -33,6 +33,13 @@ LIST_SUFFIXES = (".txt", ".lst", ".list", ".scp")
 FORMATS = ("text", "json", "phn", "textgrid")
 EXTENSIONS = {"text": ".txt", "json": ".json", "phn": ".phn", "textgrid": ".TextGrid"}
 MIN_SECONDS = 0.05  # five 10 ms frames: shorter input has no phone to find
+# Longer inputs go through the network in pieces of at most 30 s (10 ms frames): a CRDNN's
+# activations over a 10-minute file alone take GBs. Each cut is at the quietest point of the
+# piece's last 5 s, so it falls in a pause; training utterances are seconds long, so the
+# network never needs more context than a piece.
+CHUNK_FRAMES = 3000
+PAUSE_WINDOW = 500
+CONTEXT_FRAMES = 100  # a multiple of every model's subsampling
 
 
 class TranscribeError(ValueError):
@@ -106,8 +113,29 @@ class Transcriber:
         return self.posteriors_batch([wave])[0]
 
     def posteriors_batch(self, waves: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """One padded forward pass over several mono waveforms -> `posteriors` of each."""
-        feats = [normalize(self.fbank(w), self.cmvn) for w in waves]  # each (T_i, F)
+        """One padded forward pass over several mono waveforms -> `posteriors` of each. A waveform
+        longer than CHUNK_FRAMES (a lecture) goes through the network in pieces cut at pauses."""
+        feats = [self.fbank(w) for w in waves]  # each (T_i, F) log-mel
+        if any(len(f) > CHUNK_FRAMES for f in feats):
+            return [self._long_posteriors(f) if len(f) > CHUNK_FRAMES else self._forward([f])[0] for f in feats]
+        return self._forward(feats)
+
+    def _long_posteriors(self, feats: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """Posteriors of a long input, the network run on one piece at a time (bounded memory: the
+        convolutions' activations grow with the input), concatenated. The pieces end at pauses
+        (pause_cuts) and each is run with CONTEXT_FRAMES of its neighbours either side, dropped
+        after: a piece's edge is then not padding, which the network would read as sound."""
+        sub, n, lps, frames = self.model.subsampling, len(feats), [], []
+        for a, b in pause_cuts(feats, sub):
+            a0, b0 = max(0, a - CONTEXT_FRAMES), min(n, b + CONTEXT_FRAMES)  # a, a0: multiples of sub
+            lp, fr = self._forward([feats[a0:b0]])[0]
+            lps.append(lp[(a - a0) // sub:None if b == n else (b - a0) // sub])
+            frames.append(None if fr is None else fr[a - a0:b - a0])
+        return np.concatenate(lps), None if frames[0] is None else np.concatenate(frames)
+
+    def _forward(self, feats: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """(CTC, frame-head) posteriors of log-mel features, normalised and padded into one batch."""
+        feats = [normalize(f, self.cmvn) for f in feats]
         lens = torch.tensor([f.shape[0] for f in feats])
         with torch.no_grad():
             x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(self.device)  # (N, T, F)
@@ -167,6 +195,24 @@ class Transcriber:
             post, spans = lp, align(lp, ids)
             segments = ctc_segments(spans, phones, self.frame_s, duration)
         return segments, [round(float(math.exp(post[s:e, i].max())), 4) for (s, e), i in zip(spans, ids)]
+
+
+def pause_cuts(feats: torch.Tensor, multiple: int, limit: int | None = None,
+               window: int | None = None) -> list[tuple[int, int]]:
+    """[start, end) frame pieces of (T, F) log-mel features, each at most `limit` frames, the cut
+    of each at the quietest frame (mean log-mel, smoothed over 10 frames) of its last `window`
+    frames, rounded down to a multiple of `multiple` (the model's subsampling) so that the pieces'
+    output frames add up to the whole input's."""
+    limit, window = limit or CHUNK_FRAMES, window or PAUSE_WINDOW
+    energy = torch.nn.functional.avg_pool1d(feats.float().mean(1)[None, None], 11, 1, 5, count_include_pad=False)[0, 0]
+    cuts, start, n = [], 0, len(feats)
+    while n - start > limit:
+        lo = start + limit - window
+        cut = lo + int(energy[lo:start + limit].argmin())
+        cut = max(start + multiple, cut // multiple * multiple)
+        cuts.append((start, cut))
+        start = cut
+    return cuts + [(start, n)]
 
 
 def expand_inputs(items: list) -> tuple[list[tuple[Path, str]], list[str]]:

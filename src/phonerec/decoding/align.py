@@ -25,10 +25,17 @@ FRAME_METHOD = "frame_viterbi"  # with a frame head
 CTC_METHOD = "ctc_viterbi"  # without one
 
 
-def viterbi_spans(frame_log_probs, ids: list[int], min_frames: int = MIN_FRAMES) -> list[tuple[int, int]]:
+def viterbi_spans(frame_log_probs, ids: list[int], min_frames: int = MIN_FRAMES,
+                  block: int | None = None) -> list[tuple[int, int]]:
     """Frame span [start, end) of each token of `ids` on the best path through (T, C) frame log
     posteriors that visits the tokens in order, each for >= min_frames frames (lowered when T is
-    too short for it); ValueError when T < len(ids)."""
+    too short for it); ValueError when T < len(ids).
+
+    Memory is bounded for hour-long files: emissions are gathered one frame at a time, and the
+    backpointers are kept for one block of `block` frames (default ~sqrt(T)) at a time: the forward
+    pass stores the scores at each block start, the backtrack recomputes each block's backpointers
+    from them, last block first. O(T/block + block) state vectors instead of a (T, S) matrix, for
+    twice the forward work; the path is the one a full (T, S) backpointer gives."""
     lp = np.asarray(frame_log_probs, dtype=np.float64)
     n_tok, n_frames = len(ids), lp.shape[0]
     if not n_tok:
@@ -36,28 +43,41 @@ def viterbi_spans(frame_log_probs, ids: list[int], min_frames: int = MIN_FRAMES)
     if n_frames < n_tok:
         raise ValueError(f"{n_frames} frames cannot hold {n_tok} phones")
     d = max(1, min(min_frames, n_frames // n_tok))
-    emit = lp[:, np.repeat(np.asarray(ids, dtype=np.int64), d)]  # (T, S) with S = L * d
-    n_states = emit.shape[1]
+    cols = np.repeat(np.asarray(ids, dtype=np.int64), d)  # state s emits phone ids[s // d]
+    n_states = len(cols)
     loop = np.zeros(n_states, dtype=bool)
     loop[d - 1 :: d] = True  # the last state of each phone may repeat
-    score = np.full(n_states, -np.inf)
-    score[0] = emit[0, 0]
-    advanced = np.zeros((n_frames, n_states), dtype=bool)  # came from state s - 1 (else stayed in s)
-    for t in range(1, n_frames):
+    block = block or max(64, int(np.sqrt(n_frames)))
+
+    def step(score, t):
+        """(scores after frame t, which states came from s - 1) from the scores after frame t - 1."""
         stay = np.where(loop, score, -np.inf)
         move = np.concatenate(([-np.inf], score[:-1]))
-        advanced[t] = move > stay  # a tie keeps the state (the later boundary)
-        score = np.maximum(stay, move) + emit[t]
+        return np.maximum(stay, move) + lp[t, cols], move > stay  # a tie keeps the state (the later boundary)
+
+    score = np.full(n_states, -np.inf)
+    score[0] = lp[0, cols[0]]
+    starts = {}  # frame -> scores after it, at every block start
+    for t in range(1, n_frames):
+        if (t - 1) % block == 0:
+            starts[t - 1] = score
+        score = step(score, t)[0]
     if not np.isfinite(score[-1]):
         raise ValueError("no path through the phones")  # cannot happen with T >= L * d
     state, states = n_states - 1, np.empty(n_frames, dtype=np.int64)
-    for t in range(n_frames - 1, -1, -1):
-        states[t] = state
-        state -= int(advanced[t, state])
+    for first in sorted(starts, reverse=True):  # frames first + 1 .. last of this block
+        last = min(first + block, n_frames - 1)
+        advanced, score = np.zeros((last - first, n_states), dtype=bool), starts[first]
+        for t in range(first + 1, last + 1):
+            score, advanced[t - first - 1] = step(score, t)
+        for t in range(last, first, -1):
+            states[t] = state
+            state -= int(advanced[t - first - 1, state])
+    states[0] = state
     phone = states // d
-    starts = np.flatnonzero(np.diff(phone, prepend=-1))  # first frame of each phone
-    ends = np.append(starts[1:], n_frames)
-    return [(int(s), int(e)) for s, e in zip(starts, ends)]
+    starts_ = np.flatnonzero(np.diff(phone, prepend=-1))  # first frame of each phone
+    ends = np.append(starts_[1:], n_frames)
+    return [(int(s), int(e)) for s, e in zip(starts_, ends)]
 
 
 def frame_head_segments(spans: list[tuple[int, int]], phones: list[str], hop_s: float,
