@@ -47,6 +47,25 @@ def test_waveform_input_equals_file_input_and_any_rate_is_resampled(trained):
     assert r.transcribe(up, 2 * sr).duration == pytest.approx(len(wave) / sr, abs=1e-3)
 
 
+def test_soundfile_layout_and_plain_lists_are_one_waveform(trained, tmp_path):
+    """soundfile reads (samples, channels): `transcribe(*sf.read(path))` must down-mix the channels,
+    not average the samples into a 2-sample "waveform"; a list of numbers is one input, not many."""
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu")
+    row = next(iter(manifest.values()))
+    wave, sr = sf.read(row["wav"], dtype="float32")
+    sf.write(tmp_path / "stereo.wav", np.stack([wave, wave], axis=1), sr)
+    expected = r.transcribe(row["wav"]).phones
+    samples_by_channels, rate = sf.read(tmp_path / "stereo.wav", dtype="float32")
+    assert samples_by_channels.shape == (len(wave), 2)
+    assert r.transcribe(samples_by_channels, rate).phones == expected
+    assert r.transcribe(tmp_path / "stereo.wav").phones == expected
+    assert r.transcribe(wave.tolist(), sr).phones == expected
+    assert r.align(wave.tolist(), sr, phones=expected).phones == expected
+    with pytest.raises(TranscribeError, match=r"cannot tell channels from samples in shape \(4, 8\)"):
+        r.transcribe(np.zeros((4, 8), dtype="float32"), 16000)
+
+
 def test_batch_equals_one_by_one(trained):
     exp, manifest = trained
     r = Recognizer.load(exp, device="cpu")

@@ -19,6 +19,26 @@ from phonerec.aligner import aligned_transcript, alignment_target
 from phonerec.features import dsp
 from phonerec.transcribe import MIN_SECONDS, TranscribeError, Transcriber, Transcript
 
+MAX_CHANNELS = 16  # a 2-D waveform's channel axis is the one no longer than this
+
+
+def _one_input(audio) -> bool:
+    """A path, an array or tensor, or a list of numbers (one waveform), as opposed to a list of inputs."""
+    if not isinstance(audio, (list, tuple)):
+        return True
+    return len(audio) > 0 and isinstance(audio[0], (int, float, np.number))
+
+
+def _channel_axis(shape: tuple, name: str) -> int:
+    """Which axis of a 2-D waveform holds the channels: soundfile gives (samples, channels), torchaudio
+    (channels, samples); the short axis is the channels, and a shape where both or neither are short is
+    refused rather than guessed (down-mixing samples would make noise)."""
+    short = [axis for axis in (0, 1) if shape[axis] <= MAX_CHANNELS]
+    if len(short) != 1:
+        raise TranscribeError(f"{name}: cannot tell channels from samples in shape {shape} "
+                              f"(expected (channels, samples) or (samples, channels), at most {MAX_CHANNELS} channels)")
+    return short[0]
+
 
 class Recognizer:
     """A trained phone recognizer: `transcribe` or `align` files or waveforms, one or many (batched)."""
@@ -47,11 +67,11 @@ class Recognizer:
                    batch_size: int = 16) -> Transcript | list[Transcript]:
         """Phones (and, with `timestamps`, start/end seconds and a confidence per phone).
 
-        `audio`: a path, a waveform (1-D, or (channels, samples)) with its `sample_rate`, or a list
-        of either; a list gives a list, decoded `batch_size` at a time in one padded forward pass.
+        `audio`: a path, a waveform (1-D, (channels, samples) or soundfile's (samples, channels)) with
+        its `sample_rate`, or a list of either; a list gives a list, decoded `batch_size` at a time in one padded forward pass.
         An unreadable, empty or too short input raises TranscribeError naming it, as the CLI does.
         """
-        single = not isinstance(audio, (list, tuple))
+        single = _one_input(audio)
         out = self._batched([audio] if single else list(audio), sample_rate, batch_size,
                             lambda k, lp, frames, n, name: self._t.transcript(lp, frames, n, name, timestamps))
         return out[0] if single else out
@@ -69,7 +89,7 @@ class Recognizer:
         """
         if (phones is None) == (text is None):
             raise ValueError("give phones= or text=, one of them")
-        single = not isinstance(audio, (list, tuple))
+        single = _one_input(audio)
         items = [audio] if single else list(audio)
         given = phones if text is None else text
         given = [given] if single else list(given)
@@ -104,9 +124,10 @@ class Recognizer:
             raise TranscribeError(f"{name}: a waveform needs its sample_rate")
         wave = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x, dtype=torch.float32)
         if wave.dim() == 2:
-            wave = wave.mean(0)  # (channels, samples) -> down-mix
+            wave = wave.mean(_channel_axis(tuple(wave.shape), name))  # down-mix
         if wave.dim() != 1:
-            raise TranscribeError(f"{name}: expected (samples,) or (channels, samples), got shape {tuple(wave.shape)}")
+            raise TranscribeError(f"{name}: expected (samples,), (channels, samples) or (samples, channels), "
+                                  f"got shape {tuple(wave.shape)}")
         if sample_rate != self.sample_rate:
             wave = dsp.resample(wave, sample_rate, self.sample_rate)
         if not torch.isfinite(wave).all():
