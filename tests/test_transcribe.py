@@ -1,4 +1,5 @@
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -62,6 +63,42 @@ def test_bad_files_get_one_line_errors_and_the_others_are_transcribed(model_dir,
                          ("silent.wav", "no samples"), ("short.wav", "too short"), ("missing.wav", "no such file")]:
         assert any(name in e and reason in e for e in errors), (name, errors)
     assert "5 of 7 input(s) failed" in err
+
+
+def _fail_on(name: str, error: Exception, real):
+    """`real`, except that the input whose path ends with `name` raises `error` (a CUDA OOM, a bug)."""
+    def call(*args, **kwargs):
+        if any(str(a).endswith(name) for a in args):
+            raise error
+        return real(*args, **kwargs)
+    return call
+
+
+@pytest.mark.parametrize("error", [RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+                                   ValueError("an unforeseen bug")])
+def test_an_unexpected_error_on_one_file_loses_none_of_the_others(model_dir, audio, tmp_path, monkeypatch,
+                                                                   capsys, caplog, error):
+    import phonerec.commands.align as align_command
+    for f in ("a.wav", "b.wav", "c.wav"):
+        (tmp_path / f).write_bytes((audio / "good.wav").read_bytes())
+        (tmp_path / f).with_suffix(".PHN").write_text("h#\nsh\niy\nh#\n")
+    files = [str(tmp_path / f) for f in ("a.wav", "b.wav", "c.wav")]
+    monkeypatch.setattr(Transcriber, "transcribe", _fail_on("b.wav", error, Transcriber.transcribe))
+    assert transcribe_script.main(["--model", str(model_dir)] + files) == 1
+    out, err = capsys.readouterr()
+    assert [line.split(":")[0] for line in out.splitlines()] == [files[0], files[2]]
+    assert f"error: {files[1]}: {type(error).__name__}: {error}" in err.splitlines()
+    assert "1 of 3 input(s) failed" in err
+    with caplog.at_level(logging.DEBUG, logger="phonerec.transcribe"):
+        transcribe_script.main(["--model", str(model_dir), "--verbose", files[1]])
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [error]  # the traceback, for a bug report
+
+    monkeypatch.setattr(align_command, "align_file", _fail_on("b.wav", error, align_command.align_file))
+    assert align_command.main(["--model", str(model_dir), "--format", "phn", "--out", str(tmp_path / "out")]
+                              + files) == 1
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.phn", "c.phn"]
+    assert f"error: {files[1]}: {type(error).__name__}: {error}" in err.splitlines()
 
 
 def test_all_good_exits_zero_and_writes_one_file_per_input(model_dir, audio, tmp_path, capsys):

@@ -270,3 +270,13 @@ def output_path(out_dir, name: str, fmt: str, taken: set) -> Path:
         name = f"{base}-{n}"
     taken.add(name.lower())
     return Path(out_dir) / (name + EXTENSIONS[fmt])
+
+
+def file_failure(path, error: Exception) -> str:
+    """The one-line `error: ...` a command prints for one input that failed, so a batch of files goes on.
+    A TranscribeError already names the file; anything else (CUDA out of memory, a bug) gets the path and
+    its type, and its traceback goes to the debug log."""
+    if isinstance(error, TranscribeError):
+        return f"error: {error}"
+    log.debug("%s failed", path, exc_info=error)
+    return f"error: {path}: {type(error).__name__}: {error}"

@@ -23,7 +23,7 @@ from phonerec.fileio import write_text
 from phonerec.logs import setup_logging
 from phonerec.textgrid import format_phn
 from phonerec.training.checkpoint import CheckpointError
-from phonerec.transcribe import FORMATS, TranscribeError, Transcriber, format_transcript, output_path, output_stem
+from phonerec.transcribe import FORMATS, Transcriber, file_failure, format_transcript, output_path, output_stem
 
 log = logging.getLogger("align")
 
@@ -41,8 +41,9 @@ def main(argv=None) -> int:
     p.add_argument("--format", choices=FORMATS, default="textgrid")
     p.add_argument("--out", help="write one file per input into this folder instead of printing")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--verbose", action="store_true", help="log at debug level: a failed file's traceback")
     a = p.parse_args(argv)
-    setup_logging(level=logging.WARNING)
+    setup_logging(level=logging.DEBUG if a.verbose else logging.WARNING)
     if a.phones and len(a.phones) != len(a.audio):
         p.error(f"{len(a.audio)} audio file(s) but {len(a.phones)} phones file(s): give one per audio file")
     if a.text and len(a.text) != len(a.audio):
@@ -61,8 +62,8 @@ def main(argv=None) -> int:
                                              a.text or [None] * len(a.audio)):
         try:
             t = align_file(tr, audio, phones_file or _beside(audio), text_file, a.lexicon)
-        except TranscribeError as e:
-            print(f"error: {e}", file=sys.stderr)
+        except Exception as e:  # noqa: BLE001 - one bad input (or CUDA OOM) must not lose the others
+            print(file_failure(audio, e), file=sys.stderr)
             failed += 1
             continue
         text = format_transcript(t, a.format)

@@ -17,7 +17,7 @@ from phonerec.decoding.lm import LMError
 from phonerec.fileio import write_text
 from phonerec.logs import setup_logging
 from phonerec.training.checkpoint import CheckpointError
-from phonerec.transcribe import FORMATS, TranscribeError, Transcriber, expand_inputs, format_transcript, output_path
+from phonerec.transcribe import FORMATS, Transcriber, expand_inputs, file_failure, format_transcript, output_path
 
 log = logging.getLogger("transcribe")
 
@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--format", choices=FORMATS, default="text", help="phn and textgrid imply --timestamps")
     p.add_argument("--out", help="write one file per input into this folder instead of printing")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--verbose", action="store_true", help="log at debug level: a failed file's traceback")
     p.add_argument("--decode-config", help="YAML with decode settings, or exp/<name>/decode_test/decode.json "
                    "to reuse tuned ones (default: the model's own)")
     p.add_argument("--method", choices=["greedy", "beam"])
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--lm-weight", type=float, help="needs lm_bigram.json beside model.pt (made by decode.py)")
     p.add_argument("--insertion-bonus", type=float)
     a = p.parse_args(argv)
-    setup_logging(level=logging.WARNING)
+    setup_logging(level=logging.DEBUG if a.verbose else logging.WARNING)
     overrides = {"method": a.method, "beam": a.beam, "lm_weight": a.lm_weight, "insertion_bonus": a.insertion_bonus}
     try:
         transcriber = Transcriber(a.model, a.device, decode_config=a.decode_config, overrides=overrides)
@@ -52,8 +53,8 @@ def main(argv=None) -> int:
     for path, name in inputs:
         try:
             text = format_transcript(transcriber.transcribe(path, timestamps), a.format)
-        except TranscribeError as e:
-            print(f"error: {e}", file=sys.stderr)
+        except Exception as e:  # noqa: BLE001 - one bad input (or CUDA OOM) must not lose the others
+            print(file_failure(path, e), file=sys.stderr)
             failed += 1
             continue
         if a.out:
