@@ -88,6 +88,15 @@ def test_speed_perturbation_lengths(manifest):
     assert cache.lengths[:3].tolist() == [1 + math.ceil(n / 0.9) // 160, 1 + n // 160, 1 + math.ceil(n / 1.1) // 160]
 
 
+def test_speed_factor_is_the_nearest_sample_rate(manifest, monkeypatch):
+    """16000 x 1.15 is 18399.999... in floating point: truncating it played 1.15 as a 18399 Hz copy."""
+    from phonerec.features import fbank as fbank_module
+    rates, real = [], fbank_module.dsp.resample
+    monkeypatch.setattr(fbank_module.dsp, "resample", lambda w, a, b: rates.append((a, b)) or real(w, a, b))
+    extract({"u0": manifest["u0"]}, FeatureConfig(), speeds=[0.9, 1.1, 1.15, 0.95])
+    assert rates == [(14400, 16000), (17600, 16000), (18400, 16000), (15200, 16000)]
+
+
 def test_cmvn_normalises_to_zero_mean_unit_variance(manifest):
     cache = extract(manifest, FeatureConfig())
     cmvn = compute_cmvn(cache)

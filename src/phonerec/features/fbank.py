@@ -86,7 +86,7 @@ def extract(manifest: dict, cfg: FeatureConfig, speeds=(1.0,), progress=None) ->
     for utt_id, row in progress(items) if progress else items:
         wave = load_audio(row["wav"], cfg.sample_rate)
         for s in speeds:
-            w = wave if s == 1.0 else dsp.resample(wave, int(cfg.sample_rate * s), cfg.sample_rate)
+            w = wave if s == 1.0 else dsp.resample(wave, round(cfg.sample_rate * s), cfg.sample_rate)
             with torch.no_grad():
                 f = fbank(w)  # (frames, n_mels)
             utt_ids.append(utt_id if s == 1.0 else f"{utt_id}-sp{s:g}")
