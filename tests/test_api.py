@@ -170,3 +170,20 @@ def test_align_lists_are_batched_and_errors_name_the_input(trained):
         r.align([rows[0]["wav"], rows[1]["wav"]], phones=[["sil"]])
     with pytest.raises(TranscribeError, match="not in the lexicon"):
         r.align(rows[0]["wav"], text="zyzzyva", lexicon={"she": ["sh", "iy"]})
+
+
+def test_unusual_recordings_are_warned_about_naming_the_input(trained, caplog):
+    """Silent, 30 dB too quiet, or band-limited input is decoded as it is, with a warning that says so."""
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu")
+    row = next(iter(manifest.values()))
+    wave, sr = sf.read(row["wav"], dtype="float32")
+    with caplog.at_level("WARNING", logger="phonerec.transcribe"):
+        r.transcribe(row["wav"])
+        assert caplog.messages == []  # an ordinary corpus file
+        r.transcribe([wave * 10 ** (-40 / 20), np.zeros_like(wave)], sr)
+        r.transcribe(sf.read(row["wav"], dtype="float32")[0][::2].copy(), sr // 2)
+    quiet, silent, narrow = caplog.messages
+    assert quiet.startswith("<waveform 0> is about ") and "dB quieter than the training recordings" in quiet
+    assert silent.startswith("<waveform 1> is digital silence")
+    assert narrow.startswith(f"<waveform 0> was recorded at {sr // 2} Hz")

@@ -135,4 +135,5 @@ class Recognizer:
         if len(wave) < MIN_SECONDS * self.sample_rate:
             raise TranscribeError(f"{name}: too short ({len(wave) / self.sample_rate:.3f} s; "
                                   f"at least {MIN_SECONDS:.3f} s needed)")
+        self._t.warn_if_unusual(wave, sample_rate, name)
         return wave, name

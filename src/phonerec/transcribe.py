@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from phonerec.config import DecodeConfig
@@ -24,6 +25,7 @@ from phonerec.decoding.search import check_decode_config, load_lm_matrix, resolv
 from phonerec.experiment.train import load_model
 from phonerec.features.audio import AudioError, load_audio
 from phonerec.features.fbank import Fbank, normalize
+from phonerec.features.levels import level_offset, level_problem, signal_problems
 from phonerec.textgrid import format_phn, format_textgrid
 
 log = logging.getLogger(__name__)
@@ -162,7 +164,20 @@ class Transcriber:
         if len(wave) < MIN_SECONDS * self.sample_rate:
             raise TranscribeError(f"{path}: too short ({len(wave) / self.sample_rate:.3f} s; "
                                   f"at least {MIN_SECONDS:.3f} s needed)")
+        self.warn_if_unusual(wave, sf.info(str(path)).samplerate, str(path))
         return wave
+
+    def recording_problems(self, wave: torch.Tensor, source_rate: int) -> list[str]:
+        """Why this recording may be decoded badly: silent, clipped, band-limited, or far from the
+        training corpus's level (features.levels); [] for an ordinary one."""
+        problems = signal_problems(wave, self.sample_rate, source_rate)
+        if problems[:1] and problems[0].startswith("is digital silence"):
+            return problems
+        return problems + level_problem(level_offset(self.fbank(wave), self.cmvn["mean"]))
+
+    def warn_if_unusual(self, wave: torch.Tensor, source_rate: int, name: str) -> None:
+        for problem in self.recording_problems(wave, source_rate):
+            log.warning("%s %s", name, problem)
 
     def transcribe(self, path, timestamps: bool = False) -> Transcript:
         return self.transcribe_wave(self.load(path), str(path), timestamps)
