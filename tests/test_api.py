@@ -187,3 +187,19 @@ def test_unusual_recordings_are_warned_about_naming_the_input(trained, caplog):
     assert quiet.startswith("<waveform 0> is about ") and "dB quieter than the training recordings" in quiet
     assert silent.startswith("<waveform 1> is digital silence")
     assert narrow.startswith(f"<waveform 0> was recorded at {sr // 2} Hz")
+
+
+def test_fix_level_scales_only_a_recording_far_from_the_corpus_level(trained):
+    from phonerec.features.levels import level_offset
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu", fix_level=True)
+    t = r._t
+    row = next(iter(manifest.values()))
+    wave = t.load(row["wav"])
+    assert t.leveled(wave) is wave  # an ordinary recording: untouched, so results do not move
+    quiet = wave * 10 ** (-40 / 20)
+    assert level_offset(t.fbank(quiet), t.cmvn["mean"]) < -6  # beyond LEVEL_NATS
+    assert abs(level_offset(t.fbank(t.leveled(quiet)), t.cmvn["mean"])) < 0.2
+    fixed = r.transcribe(quiet.numpy(), r.sample_rate).phones
+    assert fixed == r.transcribe(t.leveled(quiet).numpy(), r.sample_rate).phones
+    assert fixed == Recognizer(type(t)(exp, "cpu")).transcribe(t.leveled(quiet).numpy(), r.sample_rate).phones

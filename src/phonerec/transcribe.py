@@ -25,7 +25,7 @@ from phonerec.decoding.search import check_decode_config, load_lm_matrix, resolv
 from phonerec.experiment.train import load_model
 from phonerec.features.audio import AudioError, load_audio
 from phonerec.features.fbank import Fbank, normalize
-from phonerec.features.levels import level_offset, level_problem, signal_problems
+from phonerec.features.levels import LEVEL_NATS, level_offset, level_problem, signal_problems
 from phonerec.textgrid import format_phn, format_textgrid
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,11 @@ class Transcriber:
     """A loaded model plus its feature pipeline and decoder settings."""
 
     def __init__(self, model, device=None, decode: DecodeConfig | None = None, *, decode_config=None,
-                 overrides: dict | None = None, lm_matrix=None):
+                 overrides: dict | None = None, lm_matrix=None, fix_level: bool = False):
         """`model`: experiment folder or model file. Decoding: `decode`, or the model's own decode
-        config <- `decode_config` file <- `overrides`; an LM weight loads the experiment's bigram LM."""
+        config <- `decode_config` file <- `overrides`; an LM weight loads the experiment's bigram LM.
+        `fix_level`: scale a recording whose level is far from the training corpus's back to it."""
+        self.fix_level = fix_level
         self.model, self.cfg, self.tokenizer, self.cmvn = load_model(model, device or "cpu")
         self.device = next(self.model.parameters()).device
         self.decode = check_decode_config(decode or resolve_decode_config(self.cfg.decode, decode_config,
@@ -117,7 +119,7 @@ class Transcriber:
     def posteriors_batch(self, waves: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """One padded forward pass over several mono waveforms -> `posteriors` of each. A waveform
         longer than CHUNK_FRAMES (a lecture) goes through the network in pieces cut at pauses."""
-        feats = [self.fbank(w) for w in waves]  # each (T_i, F) log-mel
+        feats = [self.fbank(self.leveled(w) if self.fix_level else w) for w in waves]  # each (T_i, F) log-mel
         if any(len(f) > CHUNK_FRAMES for f in feats):
             return [self._long_posteriors(f) if len(f) > CHUNK_FRAMES else self._forward([f])[0] for f in feats]
         return self._forward(feats)
@@ -174,6 +176,21 @@ class Transcriber:
         if problems[:1] and problems[0].startswith("is digital silence"):
             return problems
         return problems + level_problem(level_offset(self.fbank(wave), self.cmvn["mean"]))
+
+    def leveled(self, wave: torch.Tensor) -> torch.Tensor:
+        """`wave` scaled to the training corpus's mean level when it is beyond LEVEL_NATS from it (a gain
+        g shifts every log-mel bin by 2 ln g, except where the log floor flattens a quiet bin, so the
+        gain is refined a few times); an ordinary recording is returned as it is."""
+        offset = level_offset(self.fbank(wave), self.cmvn["mean"])
+        if offset is None or abs(offset) <= LEVEL_NATS:
+            return wave
+        gain = 1.0
+        for _ in range(4):
+            gain *= math.exp(-offset / 2)
+            offset = level_offset(self.fbank(wave * gain), self.cmvn["mean"])
+            if abs(offset) < 0.1:
+                break
+        return wave * gain
 
     def warn_if_unusual(self, wave: torch.Tensor, source_rate: int, name: str) -> None:
         for problem in self.recording_problems(wave, source_rate):

@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     p.add_argument("--format", choices=FORMATS, default="textgrid")
     p.add_argument("--out", help="write one file per input into this folder instead of printing")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--fix-level", action="store_true",
+                   help="scale a recording far quieter or louder than the training corpus back to its level")
     p.add_argument("--verbose", action="store_true", help="log at debug level: a failed file's traceback")
     a = p.parse_args(argv)
     setup_logging(level=logging.DEBUG if a.verbose else logging.WARNING)
@@ -53,7 +55,7 @@ def main(argv=None) -> int:
     if a.lexicon and not a.text:
         p.error("--lexicon needs --text")
     try:
-        tr = Transcriber(a.model, a.device)
+        tr = Transcriber(a.model, a.device, fix_level=a.fix_level)
     except (CheckpointError, ConfigError) as e:
         log.error("%s", e)
         return 2

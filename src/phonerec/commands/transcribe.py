@@ -30,6 +30,8 @@ def main(argv=None) -> int:
     p.add_argument("--format", choices=FORMATS, default="text", help="phn and textgrid imply --timestamps")
     p.add_argument("--out", help="write one file per input into this folder instead of printing")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--fix-level", action="store_true",
+                   help="scale a recording far quieter or louder than the training corpus back to its level")
     p.add_argument("--verbose", action="store_true", help="log at debug level: a failed file's traceback")
     p.add_argument("--decode-config", help="YAML with decode settings, or exp/<name>/decode_test/decode.json "
                    "to reuse tuned ones (default: the model's own)")
@@ -41,7 +43,7 @@ def main(argv=None) -> int:
     setup_logging(level=logging.DEBUG if a.verbose else logging.WARNING)
     overrides = {"method": a.method, "beam": a.beam, "lm_weight": a.lm_weight, "insertion_bonus": a.insertion_bonus}
     try:
-        transcriber = Transcriber(a.model, a.device, decode_config=a.decode_config, overrides=overrides)
+        transcriber = Transcriber(a.model, a.device, decode_config=a.decode_config, overrides=overrides, fix_level=a.fix_level)
     except (CheckpointError, ConfigError, LMError) as e:
         log.error("%s", e)
         return 2
