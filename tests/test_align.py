@@ -15,6 +15,7 @@ from phonerec.commands import align
 from phonerec.corpora.timit import read_phn
 from phonerec.phones import fold
 from phonerec.textgrid import read_textgrid
+from phonerec.transcribe import TranscribeError
 
 PHN = "0 3000 h#\n3000 4000 q\n4000 5600 ae\n5600 7000 bcl\n7000 8000 b\n8000 12000 h#\n"
 FOLDED = ["sil", "ae", "vcl", "b", "sil"]  # 48 phones, q dropped
@@ -37,7 +38,7 @@ def test_read_phone_list_formats(setup, tmp_path):
     (tmp_path / "one.txt").write_text("sil\nae\nvcl\nb\nsil\n")  # 48-phone symbols, one a line
     assert aligner.read_phone_list(tmp_path / "one.txt", 48) == FOLDED
     (tmp_path / "bad.txt").write_text("h# xx h#")
-    with pytest.raises(align.TranscribeError, match="bad.txt.*xx"):
+    with pytest.raises(TranscribeError, match="bad.txt.*xx"):
         aligner.read_phone_list(tmp_path / "bad.txt", 48)
 
 
