@@ -94,5 +94,8 @@ def from_main(obj):
 
 
 def cleanup() -> None:
+    """Leave the process group together: a rank that tears down gloo while another still writes
+    model.pt and is yet to destroy its own can abort ("terminate called without an active exception")."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
