@@ -7,7 +7,8 @@
 # config with a frame head (train.frame_weight > 0): round 0 trains the config with CTC alone
 # ($expdir/round0, --round0-epochs), then each of --align-rounds rounds aligns the train phones
 # with the previous model (phonerec relabel -> $data/aligned<r>) and trains the config on them;
-# the last round is $expdir.
+# the last round is $expdir. relabel refines the model's alignment by --refine-iterations rounds of
+# Viterbi training with a narrow-window frame classifier (experiment.realign).
 #
 # Expects: stage stop_stage config expdir data force resume decode python scripts (set by
 # parse_common_option's defaults below).
@@ -19,7 +20,7 @@ stamp_differs() { [ ! -e "$1" ] || [ "$(cat "$1")" != "$2" ]; }
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
 stage=0; stop_stage=100; config=""; exp=""; data=data; force=false; resume=false; decode=greedy
-align_rounds=1; round0_epochs=""
+align_rounds=1; round0_epochs=""; refine_iterations=8
 python=${PYTHON:-python}
 scripts=../../scripts
 
@@ -29,6 +30,7 @@ parse_common_option() {
     --stage) stage=$2 ;; --stop-stage|--stop_stage) stop_stage=$2 ;; --config) config=$2 ;; --exp) exp=$2 ;;
     --data) data=$2 ;; --force) force=$2 ;; --resume) resume=$2 ;; --decode) decode=$2 ;;
     --align-rounds) align_rounds=$2 ;; --round0-epochs) round0_epochs=$2 ;;
+    --refine-iterations) refine_iterations=$2 ;;
     *) return 1 ;;
   esac
 }
@@ -91,9 +93,11 @@ run_common_stages() {
       train_one "$data" "$prev" --set train.frame_weight=0 ${round0_epochs:+--set train.epochs=$round0_epochs}
       for r in $(seq 1 "$align_rounds"); do
         local next=$expdir/round$r; [ "$r" = "$align_rounds" ] && next=$expdir
-        if done_or_forced "$data/aligned$r/manifests/train.json" || [ "$prev/model.pt" -nt "$data/aligned$r/manifests/train.json" ]; then
-          log "stage 3: relabel $data/manifests/train.json with $prev/model.pt -> $data/aligned$r"
-          $python $scripts/relabel.py --exp "$prev" --data "$data" --out "$data/aligned$r"
+        if done_or_forced "$data/aligned$r/manifests/train.json" || [ "$prev/model.pt" -nt "$data/aligned$r/manifests/train.json" ] \
+            || stamp_differs "$data/aligned$r/manifests/inputs.txt" "refine_iterations=$refine_iterations"; then
+          log "stage 3: relabel $data/manifests/train.json with $prev/model.pt ($refine_iterations realignment iterations) -> $data/aligned$r"
+          $python $scripts/relabel.py --exp "$prev" --data "$data" --out "$data/aligned$r" --refine-iterations "$refine_iterations"
+          echo "refine_iterations=$refine_iterations" > "$data/aligned$r/manifests/inputs.txt"
         fi
         train_one "$data/aligned$r" "$next"
         prev=$next

@@ -2,7 +2,11 @@
 manifest's phones forced-aligned by a model already trained on it (a first model trained with CTC
 alone, or the frame head of a previous round), written as `ground_truth_phn_ends`, so that the
 next round can train the frame head (train.frame_weight > 0) on them. This is the flat-start /
-realignment loop of HMM training, with the model's own posteriors as the aligner.
+realignment loop of HMM training: the model's own posteriors give the first alignment, then
+`refine_iterations` rounds of Viterbi training with a narrow-window frame classifier (realign) move
+the boundaries to where the sound changes. With `reference` (a manifest with true phone times of
+the same utterances, e.g. the synthetic corpus's) each step's labels are measured against it; the
+reference is never used for the labels.
 
 The relabelled data folder holds manifests/ (train with the aligned ends, dev and test as they
 were, so their boundary figures are never measured against labels the model made) and a link to
@@ -15,12 +19,15 @@ import shutil
 from pathlib import Path
 
 from phonerec.corpora.manifest import read_manifest, write_manifest
-from phonerec.data import split_speed
-from phonerec.decoding.align import CTC_METHOD, FRAME_METHOD, align_known
+from phonerec.data import frame_labels, split_speed
+from phonerec.decoding.align import CTC_METHOD, FRAME_METHOD, align_known, frame_head_segments
+from phonerec.evaluation.boundaries import boundary_metric, forced_errors
 from phonerec.experiment.decode import compute_posteriors
+from phonerec.experiment.realign import viterbi_training
 from phonerec.experiment.train import load_model, load_split
 from phonerec.fileio import write_json
 from phonerec.phones import fold
+from phonerec.segments import merge_segments, reference_segments
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +55,13 @@ def uniform_ends(n: int, n_samples: int) -> list[int]:
     return [round(n_samples * (i + 1) / n) for i in range(n)]
 
 
-def align_manifest(exp_dir, data_dir, split: str = "train", device=None) -> tuple[dict, dict]:
+def align_manifest(exp_dir, data_dir, split: str = "train", device=None, refine_iterations: int = 0,
+                   reference: dict | None = None) -> tuple[dict, dict]:
     """({utt_id: row with ground_truth_phn_ends}, info) of `split`, aligned by the model in `exp_dir`:
-    Viterbi on its frame head when it has one, else CTC Viterbi. An utterance it cannot align (too
-    short for its phones) gets a flat start, counted in info["flat_start"]."""
+    Viterbi on its frame head when it has one, else CTC Viterbi, then `refine_iterations` rounds of
+    Viterbi training (refine). An utterance it cannot align (too short for its phones) gets a flat
+    start, counted in info["flat_start"]. With `reference` ({utt_id: row with true times}) the labels
+    of each step are scored against it in info["label_accuracy"]."""
     model, cfg, tokenizer, cmvn = load_model(exp_dir, device)
     device = next(model.parameters()).device
     manifest = read_manifest(Path(data_dir) / "manifests" / f"{split}.json", check_files=False)
@@ -76,17 +86,69 @@ def align_manifest(exp_dir, data_dir, split: str = "train", device=None) -> tupl
             ends = uniform_ends(len(phones), n_samples)
         rows[utt] = {**row, "ground_truth_phn_ends": " ".join(map(str, ends))}
     info = {"aligned_by": str(Path(exp_dir).resolve()), "method": FRAME_METHOD if head else CTC_METHOD,
-            "split": split, "utterances": len(rows), "flat_start": flat}
+            "split": split, "utterances": len(rows), "flat_start": flat, "refine_iterations": refine_iterations}
     log.info("%s: %d utterances aligned by %s (%s), %d flat starts", split, len(rows), exp_dir, info["method"],
              len(flat))
+    score = (lambda r: label_accuracy(r, reference, n_phones)) if reference else (lambda r: {})
+    info["label_accuracy"] = [{"step": info["method"], **score(rows)}] if reference else []
+    if refine_iterations:
+        rows, info["refine"] = refine(rows, dataset, tokenizer, n_phones, refine_iterations, hop_s, sr, score)
+        info["label_accuracy"] += [{"step": f"realign {h['iteration']}", **{k: v for k, v in h.items()
+                                   if k.startswith(("within", "mean"))}} for h in info["refine"]] if reference else []
     return rows, info
 
 
-def relabel(exp_dir, data_dir, out_dir, device=None) -> dict:
-    """Write `out_dir/manifests/` (train aligned by the model, the other splits and counts.json copied)
-    and `out_dir/fbank` (a link to data_dir/fbank); returns the info also written to aligned.json."""
+def refine(rows: dict, dataset, tokenizer, n_phones: int, iterations: int, hop_s: float, sample_rate: int,
+           score=lambda rows: {}) -> tuple[dict, list[dict]]:
+    """`rows` with their phone ends moved by Viterbi training (realign.viterbi_training) on `dataset`'s
+    normalised features; utterances with fewer frames than phones keep theirs. `score(rows)` (a dict
+    of figures) is added to each iteration's history row."""
+    hop = int(round(sample_rate * hop_s))
+    feats, ids, labels, utts = [], [], [], []
+    for utt, offset, n in zip(dataset.utt_ids, dataset.offsets, dataset.lengths):
+        if utt not in rows:
+            continue
+        folded = fold(rows[utt]["phn"].split(), n_phones)
+        if n < len(folded):
+            continue
+        feats.append(dataset.feats[offset : offset + n])
+        ids.append(tokenizer.encode(folded))
+        labels.append(frame_labels(rows[utt], n, hop, tokenizer, n_phones))
+        utts.append(utt)
+
+    def rows_from(spans) -> dict:
+        out = dict(rows)
+        for utt, sp in zip(utts, spans):
+            row, phones = rows[utt], rows[utt]["phn"].split()
+            n_samples = int(round(row["duration"] * sample_rate))
+            segs = frame_head_segments(sp, fold(phones, n_phones), hop_s, row["duration"])
+            ends = phone_ends(segs, phones, n_phones, sample_rate, n_samples)
+            out[utt] = {**row, "ground_truth_phn_ends": " ".join(map(str, ends))}
+        return out
+
+    spans, history = viterbi_training(feats, ids, labels, len(tokenizer), iterations=iterations,
+                                      on_iteration=lambda k, sp: score(rows_from(sp)))
+    return rows_from(spans), history
+
+
+def label_accuracy(rows: dict, reference: dict, n_phones: int) -> dict:
+    """Boundary figures (evaluation.boundaries.boundary_metric) of the labels in `rows` against the
+    true times of the same utterances in `reference`."""
+    errors = []
+    for utt, row in rows.items():
+        if utt in reference and reference[utt].get("ground_truth_phn_ends"):
+            errors += forced_errors(merge_segments(reference_segments(reference[utt]), n_phones),
+                                    merge_segments(reference_segments(row), n_phones))
+    return boundary_metric(errors)
+
+
+def relabel(exp_dir, data_dir, out_dir, device=None, refine_iterations: int = 0, reference=None) -> dict:
+    """Write `out_dir/manifests/` (train aligned by the model and refined, the other splits and counts.json
+    copied) and `out_dir/fbank` (a link to data_dir/fbank); returns the info also written to aligned.json.
+    `reference`: a manifest file with the train utterances' true times, to measure the labels."""
     data_dir, out_dir = Path(data_dir).resolve(), Path(out_dir)
-    rows, info = align_manifest(exp_dir, data_dir, "train", device)
+    ref = read_manifest(reference, check_files=False) if reference else None
+    rows, info = align_manifest(exp_dir, data_dir, "train", device, refine_iterations, ref)
     (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
     write_manifest(out_dir / "manifests" / "train.json", rows)
     for src in (data_dir / "manifests").glob("*.json"):
