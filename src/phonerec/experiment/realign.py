@@ -82,14 +82,13 @@ def frame_scores(model: torch.nn.Module, feats: list[torch.Tensor], prior: torch
 
 def viterbi_training(feats: list[torch.Tensor], ids: list[list[int]], labels: list[torch.Tensor], n_classes: int, *,
                      iterations: int = 8, epochs: int = 1, min_steps: int = MIN_STEPS, max_frames: int = 4000,
-                     seed: int = 0, min_frames: int = MIN_FRAMES, warm_start: bool = True,
+                     seed: int = 0, min_frames: int = MIN_FRAMES,
                      on_iteration=None) -> tuple[list, list[dict]]:
     """Refine frame labels by `iterations` rounds of train-then-realign.
 
     feats: per utterance (T, F) normalised features; ids: its phone ids in order (every one must get
     >= 1 frame: T >= len(ids)); labels: its (T,) start labels. The classifier keeps its weights from one
-    iteration to the next (each trains `epochs` more epochs, or `min_steps` steps if that is more;
-    `warm_start=False` starts each from scratch). `on_iteration(k, spans)` is called after each
+    iteration to the next (each trains `epochs` more epochs, or `min_steps` steps if that is more). `on_iteration(k, spans)` is called after each
     realignment (e.g. to measure the labels against reference times).
     Returns (per utterance the [start, end) frame span of each phone after the last iteration,
     per iteration {iteration, train_loss, changed_frames_pct, seconds})."""
@@ -98,8 +97,6 @@ def viterbi_training(feats: list[torch.Tensor], ids: list[list[int]], labels: li
     spans, history = None, []
     for k in range(1, iterations + 1):
         t0 = time.time()
-        if not warm_start:
-            model = LocalFrameClassifier(feats[0].shape[1], n_classes)
         loss = fit_classifier(model, feats, labels, epochs, max_frames, seed + k, min_steps=min_steps)
         scores = frame_scores(model, feats, log_priors(labels, n_classes), max_frames)
         spans = [viterbi_spans(s, i, min_frames) for s, i in zip(scores, ids)]

@@ -89,20 +89,20 @@ def align_manifest(exp_dir, data_dir, split: str = "train", device=None, refine_
             "split": split, "utterances": len(rows), "flat_start": flat, "refine_iterations": refine_iterations}
     log.info("%s: %d utterances aligned by %s (%s), %d flat starts", split, len(rows), exp_dir, info["method"],
              len(flat))
-    score = (lambda r: label_accuracy(r, reference, n_phones)) if reference else (lambda r: {})
-    info["label_accuracy"] = [{"step": info["method"], **score(rows)}] if reference else []
+    steps = [(info["method"], rows)]  # the labels after each step, measured against `reference`
     if refine_iterations:
-        rows, info["refine"] = refine(rows, dataset, tokenizer, n_phones, refine_iterations, hop_s, sr, score)
-        info["label_accuracy"] += [{"step": f"realign {h['iteration']}", **{k: v for k, v in h.items()
-                                   if k.startswith(("within", "mean"))}} for h in info["refine"]] if reference else []
+        rows, info["refine"] = refine(rows, dataset, tokenizer, n_phones, refine_iterations, hop_s, sr,
+                                      lambda k, r: steps.append((f"realign {k}", r)) if reference else None)
+    info["label_accuracy"] = [{"step": name, **label_accuracy(r, reference, n_phones)}
+                              for name, r in steps] if reference else []
     return rows, info
 
 
 def refine(rows: dict, dataset, tokenizer, n_phones: int, iterations: int, hop_s: float, sample_rate: int,
-           score=lambda rows: {}) -> tuple[dict, list[dict]]:
+           on_iteration=None) -> tuple[dict, list[dict]]:
     """`rows` with their phone ends moved by Viterbi training (realign.viterbi_training) on `dataset`'s
-    normalised features; utterances with fewer frames than phones keep theirs. `score(rows)` (a dict
-    of figures) is added to each iteration's history row."""
+    normalised features, and its history; utterances with fewer frames than phones keep theirs.
+    `on_iteration(k, rows)` gets the rows after each iteration."""
     hop = int(round(sample_rate * hop_s))
     feats, ids, labels, utts = [], [], [], []
     for utt, offset, n in zip(dataset.utt_ids, dataset.offsets, dataset.lengths):
@@ -127,7 +127,7 @@ def refine(rows: dict, dataset, tokenizer, n_phones: int, iterations: int, hop_s
         return out
 
     spans, history = viterbi_training(feats, ids, labels, len(tokenizer), iterations=iterations,
-                                      on_iteration=lambda k, sp: score(rows_from(sp)))
+                                      on_iteration=on_iteration and (lambda k, sp: on_iteration(k, rows_from(sp))))
     return rows_from(spans), history
 
 
