@@ -93,3 +93,61 @@ def test_build_training_carries_every_train_setting(tmp_path):
     assert run.trainer.extra["config"] == to_dict(cfg) and run.trainer.ckpt_dir == tmp_path / "exp" / "checkpoints"
     assert run.model is run.core and run.core.subsampling == 2 and len(run.train_set) == 6
     assert not (tmp_path / "exp").exists()  # building writes nothing
+
+
+def test_init_from_starts_training_from_another_models_weights(tmp_path):
+    """train.init_from (stage 3's next round): every weight of the earlier model arrives, a frame head it
+    lacks keeps its fresh weights, and a model with other phones or features is refused, naming it."""
+    from phonerec.config import load_config, to_dict
+    from phonerec.experiment.train import build_training, start_from
+    from phonerec.training.checkpoint import CheckpointError
+    from tests.conftest import export_untrained
+
+    settings = ["model.name=lstm", "model.lstm.lstm_hidden=8", "model.lstm.lstm_layers=1", "features.n_mels=8"]
+    cfg = load_config(None, settings)
+    _tiny_data(tmp_path / "data", cfg)
+    tok, cmvn = PhoneTokenizer.for_set(48), {"mean": [0.0] * 8, "std": [1.0] * 8}
+    torch.manual_seed(123)
+    earlier = build_model(cfg.model, 8, len(tok))
+    path = export_untrained(earlier, {"config": to_dict(cfg), "phones": tok.phones, "cmvn": cmvn}, tmp_path / "r0")
+
+    fresh = build_training(cfg, tmp_path / "data", tmp_path / "exp", device="cpu").core
+    started = build_training(load_config(None, settings + [f"train.init_from={path}"]), tmp_path / "data",
+                             tmp_path / "exp", device="cpu").core
+    for k, v in earlier.state_dict().items():
+        assert torch.equal(started.state_dict()[k], v), k
+    assert not all(torch.equal(fresh.state_dict()[k], v) for k, v in earlier.state_dict().items())
+
+    torch.manual_seed(0)
+    headed = build_model(cfg.model, 8, len(tok), frame_head=True)
+    head_before = {k: v.clone() for k, v in headed.state_dict().items() if k.startswith("frame_head.")}
+    start_from(headed, path, tok, cmvn)
+    assert head_before and all(torch.equal(headed.state_dict()[k], v) for k, v in head_before.items())
+    assert all(torch.equal(headed.state_dict()[k], v) for k, v in earlier.state_dict().items())
+
+    with pytest.raises(CheckpointError, match="other output phones") as e:
+        start_from(build_model(cfg.model, 8, len(PhoneTokenizer.for_set(39))), path, PhoneTokenizer.for_set(39), cmvn)
+    assert str(path) in str(e.value)
+    with pytest.raises(CheckpointError, match="CMVN"):
+        start_from(headed, path, tok, {"mean": [0.5] * 8, "std": [1.0] * 8})
+    wider = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=16", "model.lstm.lstm_layers=1"])
+    with pytest.raises(CheckpointError, match="does not fit"):
+        start_from(build_model(wider.model, 8, len(tok)), path, tok, cmvn)
+
+
+def test_training_records_the_phones_its_labels_never_have_and_loading_restores_them(tmp_path):
+    """model.pt's stand_ins: what forced alignment scores in place of a phone the model never learned."""
+    from phonerec.config import load_config
+    from phonerec.experiment.train import build_training, load_model
+    from tests.conftest import export_untrained
+
+    cfg = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=8", "model.lstm.lstm_layers=1",
+                             "features.n_mels=8"])
+    _tiny_data(tmp_path / "data", cfg)  # every label is "h# s ih k s h#"
+    run = build_training(cfg, tmp_path / "data", tmp_path / "exp", device="cpu")
+    found = run.extra["stand_ins"]
+    assert found["ix"] == "ih" and found["epi"] == "sil" and found["cl"] == "sil" and "z" not in found
+    assert not {"s", "ih", "k", "sil"} & set(found)  # trained phones keep their own scores
+    export_untrained(run.core, run.extra, tmp_path / "model")
+    _, _, tokenizer, _ = load_model(tmp_path / "model", "cpu")
+    assert tokenizer.stand_ins == found and tokenizer.align_ids(["ix"]) == tokenizer.encode(["ih"])

@@ -1,6 +1,8 @@
 import pytest
 
-from phonerec.phones import FOLD_39, FOLD_48, PHONES_39, PHONES_48, PHONES_61, PhoneTokenizer, fold
+import numpy as np
+
+from phonerec.phones import FOLD_39, FOLD_48, PHONES_39, PHONES_48, PHONES_61, PhoneTokenizer, fold, stand_ins
 
 
 def test_phone_set_sizes():
@@ -46,3 +48,32 @@ def test_tokenizer_blank_zero_and_round_trip():
     assert tok.decode([0] + ids + [0]) == ["sil", "aa", "vcl"]
     with pytest.raises(ValueError, match="q"):
         tok.encode(["q"])
+
+
+def test_phones_a_corpus_never_labels_stand_in_with_their_39_phone_partner():
+    """speechocean762's labels have no ax, ix, dx, el, en, epi: a TIMIT sequence aligned with its model
+    scores each with the trained phone it folds to (the commonest one for a silence), dx with d."""
+    untrained = {"ax", "ix", "dx", "el", "en", "epi"}
+    counts = {p: 0 if p in untrained else 5 for p in PHONES_48}
+    counts["cl"] = 9  # commoner than sil and vcl: epi (a silence) goes to it
+    assert stand_ins(counts) == {"ax": "ah", "ix": "ih", "dx": "d", "el": "l", "en": "n", "epi": "cl"}
+    assert stand_ins({**counts, "d": 0}) == {"ax": "ah", "ix": "ih", "el": "l", "en": "n", "epi": "cl"}  # no partner
+    assert stand_ins({p: 1 for p in PHONES_48}) == {}  # a TIMIT-trained model: every phone has its own scores
+    tok = PhoneTokenizer(PHONES_48, stand_ins(counts))
+    assert tok.align_ids(["sil", "ax", "t"]) == tok.encode(["sil", "ah", "t"]) and tok.encode(["ax"]) != tok.encode(["ah"])
+
+
+def test_an_untrained_phone_is_aligned_where_its_stand_in_is_heard():
+    from phonerec.decoding.align import align_frames
+
+    tok = PhoneTokenizer(PHONES_48, {"ax": "ah"})
+    lp = np.full((30, len(tok)), -20.0)
+    (sil,), (ah,), (ax,) = (tok.encode([p]) for p in ("sil", "ah", "ax"))
+    lp[:, sil] = -0.1
+    lp[10:22, sil], lp[10:22, ah] = -5.0, -0.1  # the vowel is heard in frames 10-21; ax never trained (-20)
+    phones = ["sil", "ax", "sil"]
+    segs = align_frames(lp, tok.align_ids(phones), phones, 0.01, 0.30)
+    assert [b for _, b, _ in segs] == pytest.approx([0.10, 0.22, 0.30], abs=0.011)  # within a frame
+    assert [p for *_, p in segs] == phones  # reported under its own name
+    plain = align_frames(lp, tok.encode(phones), phones, 0.01, 0.30)
+    assert round(plain[1][1] - plain[1][0], 2) == 0.02  # without the stand-in: the minimum 20 ms anywhere

@@ -107,6 +107,8 @@ def test_speechocean_recipe_trains_round0_relabels_and_trains_the_frame_head(tmp
 
     assert checkpoint.load(exp / "model.pt")["config"]["train"]["frame_weight"] == 0.5
     assert checkpoint.load(exp / "round0" / "model.pt")["config"]["train"]["frame_weight"] == 0.0
+    # --warm-start true (the default): the head model starts from round 0's weights
+    assert checkpoint.load(exp / "model.pt")["config"]["train"]["init_from"] == str(exp / "round0" / "model.pt")
     per = json.loads((exp / "decode_test" / "per.json").read_text())
     assert per["n_utts"] == 4 and per["utterances"]["expected"] is None
     segments = json.loads((exp / "decode_test" / "segments.json").read_text())

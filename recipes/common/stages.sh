@@ -6,8 +6,9 @@
 # Stage 3 on a corpus without phone times (no ground_truth_phn_ends in the train manifest) and a
 # config with a frame head (train.frame_weight > 0): round 0 trains the config with CTC alone
 # ($expdir/round0, --round0-epochs), then each of --align-rounds rounds aligns the train phones
-# with the previous model (phonerec relabel -> $data/aligned<r>) and trains the config on them;
-# the last round is $expdir. relabel refines the model's alignment by --refine-iterations rounds of
+# with the previous model (phonerec relabel -> $data/aligned<r>) and trains the config on them,
+# starting from the previous model's weights (train.init_from; --warm-start false: from random
+# weights); the last round is $expdir. relabel refines the model's alignment by --refine-iterations rounds of
 # Viterbi training with a narrow-window frame classifier (experiment.realign).
 #
 # Expects: stage stop_stage config expdir data force resume decode python scripts (set by
@@ -20,7 +21,7 @@ stamp_differs() { [ ! -e "$1" ] || [ "$(cat "$1")" != "$2" ]; }
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
 stage=0; stop_stage=100; config=""; exp=""; data=data; force=false; resume=false; decode=greedy
-align_rounds=1; round0_epochs=""; refine_iterations=8
+align_rounds=1; round0_epochs=""; refine_iterations=8; warm_start=true
 python=${PYTHON:-python}
 scripts=../../scripts
 
@@ -30,7 +31,7 @@ parse_common_option() {
     --stage) stage=$2 ;; --stop-stage|--stop_stage) stop_stage=$2 ;; --config) config=$2 ;; --exp) exp=$2 ;;
     --data) data=$2 ;; --force) force=$2 ;; --resume) resume=$2 ;; --decode) decode=$2 ;;
     --align-rounds) align_rounds=$2 ;; --round0-epochs) round0_epochs=$2 ;;
-    --refine-iterations) refine_iterations=$2 ;;
+    --refine-iterations) refine_iterations=$2 ;; --warm-start) warm_start=$2 ;;
     *) return 1 ;;
   esac
 }
@@ -99,7 +100,8 @@ run_common_stages() {
           $python $scripts/relabel.py --exp "$prev" --data "$data" --out "$data/aligned$r" --refine-iterations "$refine_iterations"
           echo "refine_iterations=$refine_iterations" > "$data/aligned$r/manifests/inputs.txt"
         fi
-        train_one "$data/aligned$r" "$next"
+        local init=(); [ "$warm_start" = true ] && init=(--set "train.init_from=$prev/model.pt")
+        train_one "$data/aligned$r" "$next" "${init[@]}"
         prev=$next
       done
     else

@@ -124,7 +124,7 @@ def aligned_transcript(tr: Transcriber, lp, frames, n_samples: int, name: str, t
     """A Transcript of `target`'s phones (and words) placed on one waveform's posteriors."""
     duration = n_samples / tr.sample_rate
     try:
-        segments, confidence = tr.segments(lp, frames, tr.tokenizer.encode(target.phones), target.phones, duration)
+        segments, confidence = tr.segments(lp, frames, tr.tokenizer.align_ids(target.phones), target.phones, duration)
     except ValueError as e:
         raise TranscribeError(f"{name}: cannot align {len(target.phones)} phones ({e})") from None
     t = Transcript(name, target.phones, duration, tr.sample_rate, segments, confidence)

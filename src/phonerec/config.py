@@ -118,6 +118,7 @@ class TrainConfig:
     keep_checkpoints: int = 5  # per-epoch checkpoints kept (for averaging)
     max_bad_steps: int = 20  # skipped (non-finite) steps in a row before giving up; 0: never give up
     frame_weight: float = 0.0  # > 0: a frame-classification head (10 ms frames, .PHN times) beside CTC, loss weight
+    init_from: str = ""  # a model.pt whose weights training starts from (a previous round); "": random weights
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
 
 

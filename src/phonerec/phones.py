@@ -65,13 +65,36 @@ def fold(phones: list[str], target: int) -> list[str]:
     return out
 
 
-class PhoneTokenizer:
-    """Maps phone symbols to CTC class ids; id 0 is the blank."""
+# A flap has no 39-phone partner to stand in for it (stand_ins); the nearest sound is the voiced stop.
+NEAREST = {"dx": "d"}
 
-    def __init__(self, phones: list[str] | tuple[str, ...]):
+
+def stand_ins(counts: dict[str, int]) -> dict[str, str]:
+    """{phone: stand-in} for the phones of a set that the training labels never had (count 0 in
+    `counts`, {phone: tokens}): a corpus transcribed without TIMIT's allophones (speechocean762 has no
+    ax, ix, dx, el, en, epi) trains no posterior for them, so forced alignment of a TIMIT phone sequence
+    scores each with the trained phone it folds to in the 39-phone set (ax -> ah, el -> l, epi -> the
+    commonest trained silence), else NEAREST's. A phone with no trained partner keeps its own scores."""
+    trained = {p for p, n in counts.items() if n > 0}
+    out = {}
+    for p in sorted(set(counts) - trained):
+        partners = [q for q in trained if FOLD_48_TO_39.get(q, q) == FOLD_48_TO_39.get(p, p)]
+        if partners:
+            out[p] = max(partners, key=lambda q: (counts[q], q))
+        elif NEAREST.get(p) in trained:
+            out[p] = NEAREST[p]
+    return out
+
+
+class PhoneTokenizer:
+    """Maps phone symbols to CTC class ids; id 0 is the blank. `stand_ins` ({phone: phone}, see
+    stand_ins()): the classes forced alignment scores in place of phones the model never learned."""
+
+    def __init__(self, phones: list[str] | tuple[str, ...], stand_ins: dict[str, str] | None = None):
         self.phones = list(phones)
         self.symbols = [BLANK] + self.phones
         self._ids = {p: i for i, p in enumerate(self.symbols)}
+        self.stand_ins = dict(stand_ins or {})
 
     @classmethod
     def for_set(cls, n: int) -> "PhoneTokenizer":
@@ -85,6 +108,10 @@ class PhoneTokenizer:
             return [self._ids[p] for p in phones]
         except KeyError as e:
             raise ValueError(f"phone {e.args[0]!r} not in the tokenizer's set") from None
+
+    def align_ids(self, phones: list[str]) -> list[int]:
+        """encode() for forced alignment: a phone the model never learned is scored as its stand-in."""
+        return self.encode([self.stand_ins.get(p, p) for p in phones])
 
     def decode(self, ids) -> list[str]:
         return [self.symbols[int(i)] for i in ids if int(i) != 0]

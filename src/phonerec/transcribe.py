@@ -25,7 +25,7 @@ from phonerec.decoding.search import check_decode_config, load_lm_matrix, resolv
 from phonerec.experiment.train import load_model
 from phonerec.features.audio import AudioError, load_audio
 from phonerec.features.fbank import Fbank, normalize
-from phonerec.features.levels import LEVEL_NATS, level_offset, level_problem, signal_problems
+from phonerec.features.levels import FIX_NATS, level_offset, level_problem, signal_problems
 from phonerec.textgrid import format_phn, format_textgrid
 
 log = logging.getLogger(__name__)
@@ -178,11 +178,11 @@ class Transcriber:
         return problems + level_problem(level_offset(self.fbank(wave), self.cmvn["mean"]))
 
     def leveled(self, wave: torch.Tensor) -> torch.Tensor:
-        """`wave` scaled to the training corpus's mean level when it is beyond LEVEL_NATS from it (a gain
+        """`wave` scaled to the training corpus's mean level when it is beyond FIX_NATS from it (a gain
         g shifts every log-mel bin by 2 ln g, except where the log floor flattens a quiet bin, so the
         gain is refined a few times); an ordinary recording is returned as it is."""
         offset = level_offset(self.fbank(wave), self.cmvn["mean"])
-        if offset is None or abs(offset) <= LEVEL_NATS:
+        if offset is None or abs(offset) <= FIX_NATS:
             return wave
         gain = 1.0
         for _ in range(4):
@@ -215,7 +215,7 @@ class Transcriber:
         """Time-align a given phone sequence (in the model's set, e.g. a decoded hyp.txt line) to a
         waveform; ValueError if the audio is too short for it."""
         lp, frames = self.posteriors(wave)
-        return self.segments(lp, frames, self.tokenizer.encode(phones), phones, len(wave) / self.sample_rate)[0]
+        return self.segments(lp, frames, self.tokenizer.align_ids(phones), phones, len(wave) / self.sample_rate)[0]
 
     def segments(self, lp, frames, ids: list[int], phones: list[str], duration: float) -> tuple[list, list[float]]:
         """(segments, confidence per phone): Viterbi on the frame head's 10 ms posteriors when the model

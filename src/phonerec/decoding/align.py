@@ -151,7 +151,7 @@ def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phone
         utts[utt] = {}
         for kind, phones in seqs.items():
             try:
-                segs = align_known(lp, frame_posteriors[utt] if use_frames else None, tokenizer.encode(phones),
+                segs = align_known(lp, frame_posteriors[utt] if use_frames else None, tokenizer.align_ids(phones),
                                    phones, frame_s, hop_s, row["duration"], min_frames)
             except ValueError as e:
                 failed.setdefault(utt, {})[kind] = str(e)

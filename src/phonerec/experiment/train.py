@@ -32,7 +32,7 @@ from phonerec.features.augment import SpecAugment
 from phonerec.features.fbank import FeatureCache, check_compatible, load_cmvn
 from phonerec.fileio import write_json
 from phonerec.models import build_model, count_parameters
-from phonerec.phones import PhoneTokenizer
+from phonerec.phones import PhoneTokenizer, stand_ins
 from phonerec.training import checkpoint, distributed
 from phonerec.training.trainer import Trainer, TrainerConfig, TrainingError, adamw
 
@@ -143,7 +143,10 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     cmvn = load_cmvn(data_dir / "fbank" / "cmvn.json")
     train_set = load_split(data_dir, "train", cfg, tokenizer, cmvn)
     dev_set = load_split(data_dir, "dev", cfg, tokenizer, cmvn)
-    core = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer), frame_head=cfg.train.frame_weight > 0).to(device)
+    core = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer), frame_head=cfg.train.frame_weight > 0)
+    if cfg.train.init_from:
+        start_from(core, cfg.train.init_from, tokenizer, cmvn)
+    core = core.to(device)
     if cfg.train.frame_weight > 0 and train_set.frame_targets is None:  # an untrained head would misplace every boundary
         raise TrainingError(f"{data_dir / 'manifests' / 'train.json'}: train.frame_weight is {cfg.train.frame_weight:g} "
                             "but the manifest has no phone times (ground_truth_phn_ends, written by prepare from the "
@@ -170,13 +173,35 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     optimizer = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     trainer_cfg = TrainerConfig.from_settings(t, monitor="dev_per", mode="min",
                                               keep_checkpoints=max(t.keep_checkpoints, t.average))
-    extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn}
+    counts = torch.bincount(torch.cat([t for t in train_set.targets]), minlength=len(tokenizer)).tolist()
+    extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn,
+             "stand_ins": stand_ins(dict(zip(tokenizer.symbols[1:], counts[1:])))}
+    if extra["stand_ins"]:
+        log.info("phones the train labels never have, aligned as: %s",
+                 ", ".join(f"{p} -> {q}" for p, q in extra["stand_ins"].items()))
     augment = SpecAugment(t.specaugment)
     trainer = Trainer(model, optimizer, lambda m, b: ctc_step(m, b, augment, t.frame_weight), trainer_cfg,
                       ckpt_dir=exp_dir / "checkpoints", device=device, evaluate=evaluate, extra=extra,
                       is_main=dist_info.is_main)
     return Training(model, core, optimizer, trainer, train_loader, dev_loader, train_set, dev_set, dropped,
                     tokenizer, cmvn, dist_info, extra)
+
+
+def start_from(model: torch.nn.Module, path, tokenizer: PhoneTokenizer, cmvn: dict) -> None:
+    """Load the weights of another model.pt into `model` (train.init_from): a round of stage 3 continues
+    from the previous round instead of leaving CTC's blank-only start again. The frame head, which a
+    round-0 model lacks, keeps its fresh weights. The phones and the feature normalisation must be the
+    same, or the weights would mean something else here (CheckpointError)."""
+    state = checkpoint.load(path)
+    if state.get("phones") != tokenizer.phones:
+        raise checkpoint.CheckpointError(f"{path}: train.init_from model has other output phones than this config")
+    mean = torch.tensor((state.get("cmvn") or {}).get("mean", []), dtype=torch.float64)
+    if mean.shape != (len(cmvn["mean"]),) or not torch.allclose(mean, torch.tensor(cmvn["mean"], dtype=torch.float64),
+                                                                 atol=1e-4):
+        raise checkpoint.CheckpointError(f"{path}: train.init_from model was trained on other features "
+                                         "(its CMVN statistics differ from this data's)")
+    checkpoint.load_weights(model, state["model"], path, may_lack="frame_head")
+    log.info("weights from %s (%s)", path, state.get("source", "?"))
 
 
 def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, device=None) -> list[dict]:
@@ -238,7 +263,7 @@ def load_model(exp_or_file, device=None) -> tuple[torch.nn.Module, ExperimentCon
     state = checkpoint.load(path)
     try:
         cfg = from_dict(ExperimentConfig, normalize_config_dict(state["config"], strict=False))
-        tokenizer = PhoneTokenizer(state["phones"])
+        tokenizer = PhoneTokenizer(state["phones"], state.get("stand_ins"))  # older models: none
         cmvn = state["cmvn"]
     except Exception as e:
         raise checkpoint.CheckpointError(f"{path}: incompatible checkpoint (missing or bad {e})") from None

@@ -57,8 +57,12 @@ def _first_line(e: Exception) -> str:
     return lines[0] if lines else type(e).__name__
 
 
-def load_weights(model: torch.nn.Module, weights: dict, path) -> None:
-    """Load weights, turning a shape or key mismatch into a one-line CheckpointError."""
+def load_weights(model: torch.nn.Module, weights: dict, path, may_lack: str | None = None) -> None:
+    """Load weights, turning a shape or key mismatch into a one-line CheckpointError. `may_lack`: a
+    submodule name (e.g. "frame_head") the checkpoint may lack; it then keeps the model's own weights."""
+    own = model.state_dict()
+    if may_lack and not any(k.startswith(may_lack + ".") for k in weights):
+        weights = {**weights, **{k: v for k, v in own.items() if k.startswith(may_lack + ".")}}
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
