@@ -9,6 +9,7 @@ import soundfile as sf
 from phonerec.corpora.manifest import manifest_problems
 from phonerec.corpora.speechocean762 import (
     CMU_PHONES,
+    STOP_CLOSURES,
     CorpusError,
     find_root,
     pick_dev_speakers,
@@ -27,7 +28,7 @@ DEV = {"0102", "0202", "0302", "0402"}
 SENTENCES = ["WE CALL IT", "A BEAR"]
 # Word phones as in resource/text-phone: stress digits and _B/_I/_E/_S position marks.
 WORD_PHONES = {"WE": "W_B IY0_E", "CALL": "K_B AO1_I L_E", "IT": "IH2_B T_E", "A": "AH0_S", "BEAR": "B_B EH0_I R_E"}
-TIMIT_PHN = {"WE CALL IT": "h# w iy k ao l ih t h#", "A BEAR": "h# ah b eh r h#"}
+TIMIT_PHN = {"WE CALL IT": "h# w iy kcl k ao l ih tcl t h#", "A BEAR": "h# ah bcl b eh r h#"}
 KEYS = {"wav", "duration", "spk_id", "phn", "wrd"}
 
 
@@ -100,6 +101,10 @@ def test_cmu_phones_map_to_timit():
     assert len(CMU_PHONES) == 39 and {to_timit_phone(p) for p in CMU_PHONES} <= set(PHONES_61)
     got = [to_timit_phone(p) for p in ("AO0_I", "HH_B", "ZH", "EY2_S", "AX0_B", "K_X")]
     assert got == ["ao", "hh", "zh", "ey", None, None]  # AX is TIMIT but not CMU; _X is no mark
+    # every stop and affricate has TIMIT's closure before it (a model then learns the closures TIMIT aligns)
+    assert set(STOP_CLOSURES) == {"p", "t", "k", "b", "d", "g", "ch", "jh"} and set(STOP_CLOSURES.values()) == {
+        "pcl", "tcl", "kcl", "bcl", "dcl", "gcl"}
+    assert STOP_CLOSURES["ch"] == "tcl" and STOP_CLOSURES["jh"] == "dcl" and STOP_CLOSURES["b"] == "bcl"
 
 
 def test_dev_rule_strata():
