@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 
 import torch
 
@@ -25,6 +26,8 @@ def _db(x: torch.Tensor, db: float) -> torch.Tensor:
 
 CONDITIONS = {
     "original": lambda x, sr: (x, sr),
+    "-10 dB": lambda x, sr: (_db(x, -10), sr),
+    "+10 dB, clipped": lambda x, sr: (_db(x, 10).clamp(-1, 1), sr),
     "-30 dB": lambda x, sr: (_db(x, -30), sr),
     "-50 dB": lambda x, sr: (_db(x, -50), sr),
     "+20 dB, clipped": lambda x, sr: (_db(x, 20).clamp(-1, 1), sr),
@@ -58,10 +61,9 @@ def main(argv=None) -> int:
                     for (utt, _), (x, sr) in zip(rows, inputs)}
             pers.append(score(refs, hyps)[0].per)
             if r is plain:
-                said = [w.split("> ", 1) for w in warnings]  # "<waveform k>", "is clipped (0.52 % ..."
-                warned = {name for name, _ in said}
-                kinds = sorted({" ".join(text.split(" ")[:2]) for _, text in said})
-        print(f"{name:32s} {pers[0]:6.2f} {pers[1]:6.2f}  {len(warned):3d} warned  {'; '.join(kinds)}")
+                said = [w.split("> ", 1)[-1] for w in warnings]  # "<waveform> is clipped (0.52 % ..."
+                kinds = sorted({re.sub(r" [(\d].*", "", text) for text in said})  # "is clipped", "is about"
+        print(f"{name:32s} {pers[0]:6.2f} {pers[1]:6.2f}  {len(said):3d} warnings  {'; '.join(kinds)}")
     return 0
 
 

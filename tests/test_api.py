@@ -197,6 +197,12 @@ def test_fix_level_scales_only_a_recording_far_from_the_corpus_level(trained):
     row = next(iter(manifest.values()))
     wave = t.load(row["wav"])
     assert t.leveled(wave) is wave  # an ordinary recording: untouched, so results do not move
+    assert abs(level_offset(t.fbank(wave), t.cmvn["mean"])) < 1.0
+    slightly = wave * 10 ** (-5 / 20)  # within the corpus's spread: untouched too
+    assert t.leveled(slightly) is slightly
+    somewhat = wave * 10 ** (-15 / 20)  # beyond FIX_NATS (2.5 nats, ~11 dB) but not LEVEL_NATS: fixed, no warning
+    assert -5 < level_offset(t.fbank(somewhat), t.cmvn["mean"]) < -2.5
+    assert abs(level_offset(t.fbank(t.leveled(somewhat)), t.cmvn["mean"])) < 0.2
     quiet = wave * 10 ** (-40 / 20)
     assert level_offset(t.fbank(quiet), t.cmvn["mean"]) < -6  # beyond LEVEL_NATS
     assert abs(level_offset(t.fbank(t.leveled(quiet)), t.cmvn["mean"])) < 0.2
