@@ -4,7 +4,8 @@
 #   ./run.sh --corpus /data/speechocean762          # conf/crdnn_cpu.yaml: the CPU config
 #   ./run.sh --corpus /data/speechocean762 --config conf/crdnn.yaml   # the GPU config
 # The corpus has no phone times, so stage 3 trains round 0 with CTC alone, aligns the train phones
-# with it and trains the frame head on those labels (--align-rounds, --round0-epochs; see
+# with it and trains the frame head on those labels, from round 0's weights (--align-rounds,
+# --round0-epochs, --warm-start; see
 # ../common/stages.sh). Test: the official 2500-utterance test set; dev: 13 whole train speakers.
 # Paths are relative to this folder. A stage whose output is up to date is skipped unless --force true.
 set -euo pipefail
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
   parse_common_option "$1" "${2-}" || case "$1" in
     --corpus) corpus=$2 ;; --dev-spk) dev_spk=$2 ;; --skip-bad) skip_bad=$2 ;;
     --allow-incomplete-test) allow_incomplete_test=$2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
   esac
   shift 2
