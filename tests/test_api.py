@@ -1,5 +1,6 @@
 """The Python API: Recognizer.load(...).transcribe(...) on the small model the session trains."""
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -197,10 +198,15 @@ def test_fix_level_scales_only_a_recording_far_from_the_corpus_level(trained):
     row = next(iter(manifest.values()))
     wave = t.load(row["wav"])
     assert t.leveled(wave) is wave  # an ordinary recording: untouched, so results do not move
-    assert abs(level_offset(t.fbank(wave), t.cmvn["mean"])) < 1.0
-    slightly = wave * 10 ** (-5 / 20)  # within the corpus's spread: untouched too
+    from phonerec.features.levels import FIX_NATS
+    own = level_offset(t.fbank(wave), t.cmvn["mean"])
+    assert abs(own) < FIX_NATS
+
+    def at(nats):  # the recording scaled so that it is `nats` off the corpus level (a gain g shifts it by 2 ln g)
+        return wave * math.exp((nats - own) / 2)
+    slightly = at(-1.5)  # within the corpus's spread: untouched too
     assert t.leveled(slightly) is slightly
-    somewhat = wave * 10 ** (-15 / 20)  # beyond FIX_NATS (2.5 nats, ~11 dB) but not LEVEL_NATS: fixed, no warning
+    somewhat = at(-3.5)  # beyond FIX_NATS (2.5 nats, ~11 dB) but not LEVEL_NATS: fixed, no warning
     assert -5 < level_offset(t.fbank(somewhat), t.cmvn["mean"]) < -2.5
     assert abs(level_offset(t.fbank(t.leveled(somewhat)), t.cmvn["mean"])) < 0.2
     quiet = wave * 10 ** (-40 / 20)
