@@ -1,6 +1,5 @@
-import pytest
-
 import numpy as np
+import pytest
 
 from phonerec.phones import FOLD_39, FOLD_48, PHONES_39, PHONES_48, PHONES_61, PhoneTokenizer, fold, stand_ins
 
