@@ -173,7 +173,7 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     optimizer = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     trainer_cfg = TrainerConfig.from_settings(t, monitor="dev_per", mode="min",
                                               keep_checkpoints=max(t.keep_checkpoints, t.average))
-    counts = torch.bincount(torch.cat([t for t in train_set.targets]), minlength=len(tokenizer)).tolist()
+    counts = torch.bincount(torch.cat(train_set.targets), minlength=len(tokenizer)).tolist()
     extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn,
              "stand_ins": stand_ins(dict(zip(tokenizer.symbols[1:], counts[1:])))}
     if extra["stand_ins"]:
