@@ -44,6 +44,12 @@ def forced_errors(ref, hyp) -> list[float]:
     return [h - r for r, h in zip(_ends(ref), _ends(hyp))]
 
 
+def forced_row_errors(row: dict, segments, n_phones: int) -> list[float]:
+    """forced_errors of a forced alignment's 61-phone segments against a manifest row's true times,
+    both folded to `n_phones` by the shared rule (segments.merge_segments)."""
+    return forced_errors(merge_segments(reference_segments(row), n_phones), merge_segments(segments, n_phones))
+
+
 def recognized_errors(ref, hyp) -> tuple[list[float], int]:
     """(errors at the boundaries the edit alignment matched, number of reference boundaries):
     ref i|i+1 counts when ref i -> hyp j and ref i+1 -> hyp j+1 are both correct pairs."""
@@ -78,7 +84,7 @@ def score_alignment(segments: dict, manifest: dict, n_phones: int) -> dict:
         if segs.get("forced") is None:
             skipped["forced"] += 1
         else:
-            forced += forced_errors(ref, merge_segments(segs["forced"], n_phones))
+            forced += forced_row_errors(manifest[utt], segs["forced"], n_phones)
         if segs.get("hyp") is None:
             skipped["recognized"] += 1
         else:

@@ -21,13 +21,13 @@ from pathlib import Path
 from phonerec.corpora.manifest import read_manifest, write_manifest
 from phonerec.data import frame_labels, split_speed
 from phonerec.decoding.align import CTC_METHOD, FRAME_METHOD, align_known, frame_head_segments
-from phonerec.evaluation.boundaries import boundary_metric, forced_errors
+from phonerec.evaluation.boundaries import boundary_metric, forced_row_errors
 from phonerec.experiment.decode import compute_posteriors
 from phonerec.experiment.realign import viterbi_training
 from phonerec.experiment.train import load_model, load_split
 from phonerec.fileio import write_json
 from phonerec.phones import fold
-from phonerec.segments import merge_segments, reference_segments
+from phonerec.segments import reference_segments
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,7 @@ def label_accuracy(rows: dict, reference: dict, n_phones: int) -> dict:
     errors = []
     for utt, row in rows.items():
         if utt in reference and reference[utt].get("ground_truth_phn_ends"):
-            errors += forced_errors(merge_segments(reference_segments(reference[utt]), n_phones),
-                                    merge_segments(reference_segments(row), n_phones))
+            errors += forced_row_errors(reference[utt], reference_segments(row), n_phones)
     return boundary_metric(errors)
 
 
