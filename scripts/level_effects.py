@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What levels, silence, clipping and band limits do to the PER of real recordings, and what
+"""What levels, microphones, silence, clipping and band limits do to the PER of real recordings, and what
 `--fix-level` gives back: each condition is applied to the first --n utterances of a manifest and
 decoded with the Python API; PER on the 39 folded phones (the sil_merged convention).
 
@@ -27,10 +27,15 @@ def _db(x: torch.Tensor, db: float) -> torch.Tensor:
 CONDITIONS = {
     "original": lambda x, sr: (x, sr),
     "-10 dB": lambda x, sr: (_db(x, -10), sr),
+    "-20 dB": lambda x, sr: (_db(x, -20), sr),
     "+10 dB, clipped": lambda x, sr: (_db(x, 10).clamp(-1, 1), sr),
     "-30 dB": lambda x, sr: (_db(x, -30), sr),
     "-50 dB": lambda x, sr: (_db(x, -50), sr),
     "+20 dB, clipped": lambda x, sr: (_db(x, 20).clamp(-1, 1), sr),
+    "brighter microphone": lambda x, sr: (dsp.microphone(x, sr, "bright"), sr),
+    "duller microphone": lambda x, sr: (dsp.microphone(x, sr, "dull"), sr),
+    "+8 dB at 3 kHz": lambda x, sr: (dsp.microphone(x, sr, "presence"), sr),
+    "300 Hz - 4 kHz handset": lambda x, sr: (dsp.microphone(x, sr, "band"), sr),
     "8 kHz, resampled to 16 kHz": lambda x, sr: (dsp.resample(dsp.resample(x, sr, 8000), 8000, sr), sr),
     "8 kHz file": lambda x, sr: (dsp.resample(x, sr, 8000), 8000),
     "2 s digital silence each side": lambda x, sr: (torch.cat([torch.zeros(2 * sr), x, torch.zeros(2 * sr)]), sr),

@@ -215,3 +215,21 @@ def test_fix_level_scales_only_a_recording_far_from_the_corpus_level(trained):
     fixed = r.transcribe(quiet.numpy(), r.sample_rate).phones
     assert fixed == r.transcribe(t.leveled(quiet).numpy(), r.sample_rate).phones
     assert fixed == Recognizer(type(t)(exp, "cpu")).transcribe(t.leveled(quiet).numpy(), r.sample_rate).phones
+
+
+def test_per_utterance_cmvn_makes_a_model_indifferent_to_the_recording_gain(trained, tmp_path):
+    """features.cmvn: utterance in a model's config reaches decoding: a recording 12 dB down gives (nearly) the
+    posteriors of the original, where the global-CMVN model's move."""
+    from phonerec.training import checkpoint
+    exp, manifest = trained
+    state = checkpoint.load(exp / "model.pt")
+    state["config"]["features"]["cmvn"] = "utterance"
+    (tmp_path / "utt").mkdir()
+    checkpoint.save(state, tmp_path / "utt" / "model.pt")
+    plain, per_utt = Recognizer.load(exp, device="cpu"), Recognizer.load(tmp_path / "utt", device="cpu")
+    wave = plain._t.load(next(iter(manifest.values()))["wav"])
+
+    def moved(r):  # largest change of a CTC log posterior
+        return float(np.abs(r._t.posteriors(wave)[0] - r._t.posteriors(wave * 0.25)[0]).max())
+    global_move, utt_move = moved(plain), moved(per_utt)
+    assert global_move > 0.5 and utt_move < 0.05 * global_move, (global_move, utt_move)

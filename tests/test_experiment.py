@@ -95,6 +95,24 @@ def test_build_training_carries_every_train_setting(tmp_path):
     assert not (tmp_path / "exp").exists()  # building writes nothing
 
 
+def test_load_split_normalises_each_utterance_by_its_own_mean_when_the_config_says_so(tmp_path):
+    """features.cmvn reaches the dataset training and decoding read (global: the train set's mean only)."""
+    from phonerec.config import load_config
+    from phonerec.experiment.train import load_split
+    from phonerec.features.fbank import load_cmvn
+
+    cfg = load_config(None, ["features.n_mels=8"])
+    _tiny_data(tmp_path / "data", cfg)
+    cmvn, tok = load_cmvn(tmp_path / "data" / "fbank" / "cmvn.json"), PhoneTokenizer.for_set(48)
+
+    def utterance_means(mode):
+        ds = load_split(tmp_path / "data", "train", load_config(None, ["features.n_mels=8", f"features.cmvn={mode}"]),
+                        tok, cmvn)
+        return torch.stack([ds[i][0].mean(0) for i in range(len(ds))])
+    assert utterance_means("utterance").abs().max() < 1e-5
+    assert utterance_means("global").abs().max() > 0.05  # 60-110 random frames: their means are not 0
+
+
 def test_init_from_starts_training_from_another_models_weights(tmp_path):
     """train.init_from (stage 3's next round): every weight of the earlier model arrives, a frame head it
     lacks keeps its fresh weights, and a model with other phones or features is refused, naming it."""
@@ -130,6 +148,8 @@ def test_init_from_starts_training_from_another_models_weights(tmp_path):
     assert str(path) in str(e.value)
     with pytest.raises(CheckpointError, match="CMVN"):
         start_from(headed, path, tok, {"mean": [0.5] * 8, "std": [1.0] * 8})
+    with pytest.raises(CheckpointError, match="features.cmvn"):
+        start_from(headed, path, tok, cmvn, "utterance")
     wider = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=16", "model.lstm.lstm_layers=1"])
     with pytest.raises(CheckpointError, match="does not fit"):
         start_from(build_model(wider.model, 8, len(tok)), path, tok, cmvn)

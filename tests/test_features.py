@@ -15,6 +15,7 @@ from phonerec.features.fbank import (
     compute_cmvn,
     extract,
     normalize,
+    recenter,
 )
 
 
@@ -103,6 +104,44 @@ def test_cmvn_normalises_to_zero_mean_unit_variance(manifest):
     x = normalize(cache.feats, cmvn)
     assert torch.allclose(x.mean(0), torch.zeros(80), atol=1e-2)
     assert torch.allclose(x.std(0, unbiased=False), torch.ones(80), atol=1e-2)
+
+
+def test_recenter_takes_out_a_per_bin_offset_of_each_utterance_and_ignores_digital_silence():
+    """features.cmvn: utterance. A microphone or gain adds a constant to each log-mel bin of a recording:
+    after recenter each utterance's sound frames have the target mean whatever was added, padding with
+    digital silence (the log floor) does not move them, and an all-silence utterance stays as it was."""
+    from phonerec.features.fbank import LOG_FLOOR
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(50, 4, generator=g) - 3, torch.randn(30, 4, generator=g) + 2
+    mean = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    out = recenter(torch.cat([a, b]), [50, 30], mean)
+    assert torch.allclose(out[:50].mean(0), mean, atol=1e-5) and torch.allclose(out[50:].mean(0), mean, atol=1e-5)
+    assert torch.allclose(out[:50] - out[:50].mean(0), a - a.mean(0), atol=1e-5)  # only shifted
+    channel = torch.tensor([4.0, -2.0, 0.5, 7.0])  # a per-bin colouring of the first recording only
+    assert torch.allclose(recenter(torch.cat([a + channel, b]), [50, 30], mean), out, atol=1e-5)
+    floor = torch.full((40, 4), LOG_FLOOR)
+    padded = recenter(torch.cat([floor, a, floor[:10]]), [100], mean)
+    assert torch.allclose(padded[40:90], out[:50], atol=1e-5)
+    assert torch.equal(recenter(floor, [40], mean), floor)
+    assert torch.equal(normalize(torch.cat([a, b]), {"mean": mean.tolist(), "std": [2.0] * 4}, [50, 30]),
+                       (out - mean) / 2)
+
+
+def test_microphone_colourings_tilt_the_spectrum_the_way_they_say():
+    """dsp.microphone (level_effects.py's channel conditions): band power in dB after minus before."""
+    from phonerec.features import dsp
+    noise = 0.05 * torch.randn(32000, generator=torch.Generator().manual_seed(0))  # torchaudio's biquads clip at 1
+    spec = lambda x: (torch.stft(x, 512, window=torch.hann_window(512), return_complex=True).abs() ** 2).mean(-1)
+    hz = torch.fft.rfftfreq(512, 1 / 16000)
+    def gain_db(kind, lo, hi):
+        band = (hz >= lo) & (hz < hi)
+        return float(10 * torch.log10(spec(dsp.microphone(noise, 16000, kind))[band].mean() / spec(noise)[band].mean()))
+    assert gain_db("bright", 4000, 8000) - gain_db("bright", 100, 500) > 15
+    assert gain_db("dull", 100, 500) - gain_db("dull", 4000, 8000) > 15
+    assert 6 < gain_db("presence", 2800, 3200) < 9 and abs(gain_db("presence", 100, 500)) < 1.5
+    assert gain_db("band", 1000, 2000) > -1.5 and gain_db("band", 0, 150) < -6 and gain_db("band", 6000, 8000) < -15
+    with pytest.raises(ValueError, match="unknown microphone"):
+        dsp.microphone(noise, 16000, "tin can")
 
 
 def test_corrupt_cache_is_reported(tmp_path):

@@ -34,6 +34,14 @@ class FeatureConfig:
     hop_ms: float = 10.0  # frame shift
     n_fft: int = 512  # FFT size (window zero-padded to it)
     speed_perturb: list = field(default_factory=lambda: [1.0])  # train copies made once at caching time
+    # global: the train set's CMVN only. utterance: each utterance's own per-bin mean (over its sound frames)
+    # is first moved to the train set's, so a microphone's colouring or a recording's level is taken out.
+    # Not in repr: the features stage's up-to-date stamp is the repr, and the cache does not depend on it
+    cmvn: str = field(default="global", repr=False)
+
+    def __post_init__(self):
+        if self.cmvn not in ("global", "utterance"):
+            raise ValueError(f"features.cmvn must be global or utterance, got {self.cmvn!r}")
 
 
 @dataclass

@@ -99,11 +99,13 @@ class PhoneDataset(torch.utils.data.Dataset):
     built once here; else it is None (and so is Batch.frame_targets).
     """
 
-    def __init__(self, cache: FeatureCache, manifest: dict, tokenizer: PhoneTokenizer, phone_set: int, cmvn: dict):
+    def __init__(self, cache: FeatureCache, manifest: dict, tokenizer: PhoneTokenizer, phone_set: int, cmvn: dict,
+                 per_utterance: bool = False):
         self.utt_ids = cache.utt_ids
         self.lengths = cache.lengths.tolist()
         self.offsets = cache.offsets.tolist()
-        self.feats = normalize(cache.feats, cmvn)  # (sum T, F) float32, normalised once
+        # (sum T, F) float32, normalised once; per_utterance: each utterance's mean first (features.cmvn)
+        self.feats = normalize(cache.feats, cmvn, self.lengths if per_utterance else None)
         self.targets, rows, speeds = [], [], []
         for utt_id in self.utt_ids:
             base, speed = split_speed(utt_id)

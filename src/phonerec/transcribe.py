@@ -24,7 +24,7 @@ from phonerec.decoding.lm import LMError
 from phonerec.decoding.search import check_decode_config, load_lm_matrix, resolve_decode_config, search
 from phonerec.experiment.train import load_model
 from phonerec.features.audio import AudioError, load_audio
-from phonerec.features.fbank import Fbank, normalize
+from phonerec.features.fbank import Fbank, normalize, recenter
 from phonerec.features.levels import FIX_NATS, level_offset, level_problem, signal_problems
 from phonerec.textgrid import format_phn, format_textgrid
 
@@ -120,6 +120,8 @@ class Transcriber:
         """One padded forward pass over several mono waveforms -> `posteriors` of each. A waveform
         longer than CHUNK_FRAMES (a lecture) goes through the network in pieces cut at pauses."""
         feats = [self.fbank(self.leveled(w) if self.fix_level else w) for w in waves]  # each (T_i, F) log-mel
+        if self.cfg.features.cmvn == "utterance":  # the whole recording's mean, before any cut into pieces
+            feats = [recenter(f, [len(f)], torch.tensor(self.cmvn["mean"])) for f in feats]
         if any(len(f) > CHUNK_FRAMES for f in feats):
             return [self._long_posteriors(f) if len(f) > CHUNK_FRAMES else self._forward([f])[0] for f in feats]
         return self._forward(feats)

@@ -46,7 +46,7 @@ def load_split(data_dir, split: str, cfg: ExperimentConfig, tokenizer: PhoneToke
     cache_path = data_dir / "fbank" / f"{split}.pt"
     cache = FeatureCache.load(cache_path)
     check_compatible(cache, cfg.features, cache_path)
-    return PhoneDataset(cache, manifest, tokenizer, cfg.data.train_phones, cmvn)
+    return PhoneDataset(cache, manifest, tokenizer, cfg.data.train_phones, cmvn, cfg.features.cmvn == "utterance")
 
 
 def drop_unalignable(dataset: PhoneDataset, model, split: str) -> list[str]:
@@ -145,7 +145,7 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     dev_set = load_split(data_dir, "dev", cfg, tokenizer, cmvn)
     core = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer), frame_head=cfg.train.frame_weight > 0)
     if cfg.train.init_from:
-        start_from(core, cfg.train.init_from, tokenizer, cmvn)
+        start_from(core, cfg.train.init_from, tokenizer, cmvn, cfg.features.cmvn)
     core = core.to(device)
     if cfg.train.frame_weight > 0 and train_set.frame_targets is None:  # an untrained head would misplace every boundary
         raise TrainingError(f"{data_dir / 'manifests' / 'train.json'}: train.frame_weight is {cfg.train.frame_weight:g} "
@@ -187,7 +187,7 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
                     tokenizer, cmvn, dist_info, extra)
 
 
-def start_from(model: torch.nn.Module, path, tokenizer: PhoneTokenizer, cmvn: dict) -> None:
+def start_from(model: torch.nn.Module, path, tokenizer: PhoneTokenizer, cmvn: dict, cmvn_mode: str = "global") -> None:
     """Load the weights of another model.pt into `model` (train.init_from): a round of stage 3 continues
     from the previous round instead of leaving CTC's blank-only start again. The frame head, which a
     round-0 model lacks, keeps its fresh weights. The phones and the feature normalisation must be the
@@ -200,6 +200,10 @@ def start_from(model: torch.nn.Module, path, tokenizer: PhoneTokenizer, cmvn: di
                                                                  atol=1e-4):
         raise checkpoint.CheckpointError(f"{path}: train.init_from model was trained on other features "
                                          "(its CMVN statistics differ from this data's)")
+    theirs = ((state.get("config") or {}).get("features") or {}).get("cmvn", "global")
+    if theirs != cmvn_mode:
+        raise checkpoint.CheckpointError(f"{path}: train.init_from model normalised its features per {theirs} "
+                                         f"(features.cmvn), this config per {cmvn_mode}")
     checkpoint.load_weights(model, state["model"], path, may_lack="frame_head")
     log.info("weights from %s (%s)", path, state.get("source", "?"))
 

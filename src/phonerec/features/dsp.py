@@ -52,6 +52,22 @@ def resample(wave: torch.Tensor, orig_freq: int, new_freq: int) -> torch.Tensor:
     return torchaudio().functional.resample(wave, orig_freq, new_freq)
 
 
+def microphone(wave: torch.Tensor, sample_rate: int, kind: str) -> torch.Tensor:
+    """`wave` as another microphone or room would colour it (scripts/level_effects.py's channel conditions):
+    bright (first difference, 0.97: +6 dB per octave), dull (one-pole low-pass, 0.9), presence (+8 dB peak
+    at 3 kHz), band (high-pass 300 Hz and low-pass 4 kHz, a small handset's)."""
+    f = torchaudio().functional
+    if kind == "bright":
+        return torch.cat([wave[..., :1], wave[..., 1:] - 0.97 * wave[..., :-1]], -1)
+    if kind == "dull":
+        return f.lfilter(wave, torch.tensor([1.0, -0.9]), torch.tensor([0.1, 0.0]), clamp=False)
+    if kind == "presence":
+        return f.equalizer_biquad(wave, sample_rate, 3000.0, 8.0, 1.0)
+    if kind == "band":
+        return f.lowpass_biquad(f.highpass_biquad(wave, sample_rate, 300.0), sample_rate, 4000.0)
+    raise ValueError(f"unknown microphone {kind!r} (bright, dull, presence, band)")
+
+
 def frequency_masking(max_width: int) -> torch.nn.Module:
     """SpecAugment frequency mask on (N, 1, F, T), drawn independently per utterance."""
     return torchaudio().transforms.FrequencyMasking(max_width, iid_masks=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,13 @@ import torch
 from phonerec.config import FeatureConfig
 from phonerec.features import dsp
 from phonerec.features.audio import load_audio
+from phonerec.features.levels import FLOOR_MARGIN
 from phonerec.fileio import torch_save, write_json
 
 log = logging.getLogger(__name__)
+
+FLOOR_POWER = 1e-6  # added to the mel power before the log: digital silence is log(1e-6)
+LOG_FLOOR = math.log(FLOOR_POWER)
 
 
 class FeatureError(ValueError):
@@ -38,7 +43,7 @@ class Fbank(torch.nn.Module):
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         spec = self.mel(wave)  # (..., n_mels, frames)
-        return torch.log(spec + 1e-6).transpose(-1, -2)  # (..., frames, n_mels)
+        return torch.log(spec + FLOOR_POWER).transpose(-1, -2)  # (..., frames, n_mels)
 
 
 @dataclass
@@ -131,8 +136,24 @@ def load_cmvn(path) -> dict:
     return cmvn
 
 
-def normalize(feats: torch.Tensor, cmvn: dict) -> torch.Tensor:
-    """(…, F) features -> float32, zero mean and unit variance per bin."""
+def normalize(feats: torch.Tensor, cmvn: dict, lengths=None) -> torch.Tensor:
+    """(…, F) features -> float32, zero mean and unit variance per bin with the train set's CMVN.
+    With `lengths` (frames of each utterance in `feats`, (sum T, F) or one (T, F)), each utterance's
+    own mean is first moved to the train set's (recenter): the `features.cmvn: utterance` mode."""
     mean = torch.tensor(cmvn["mean"], dtype=torch.float32)
     std = torch.tensor(cmvn["std"], dtype=torch.float32)
-    return (feats.float() - mean) / std
+    feats = feats.float() if lengths is None else recenter(feats, lengths, mean)
+    return (feats - mean) / std
+
+
+def recenter(feats: torch.Tensor, lengths, mean: torch.Tensor) -> torch.Tensor:
+    """(sum T, F) -> float32 with each utterance's per-bin mean moved to `mean`. A fixed gain or
+    microphone response adds a constant to every log-mel bin, which global CMVN passes on to the model;
+    this takes it out. The utterance mean is over frames above the log floor (digital silence, padding
+    from a recorder, would drag it down); an utterance of nothing but such frames is left as it is."""
+    out = feats.float().clone()
+    for seg in out.split([int(n) for n in lengths]):
+        sound = seg.mean(-1) > LOG_FLOOR + FLOOR_MARGIN
+        if bool(sound.any()):
+            seg += mean - seg[sound].mean(0)  # in place: seg is a view of out
+    return out
