@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from phonerec.features import dsp
@@ -56,3 +57,19 @@ def test_broken_torchaudio_is_one_line_naming_versions_and_fix(tmp_path):
     line = errors[0]
     assert f"with torch {torch.__version__}" in line and "undefined symbol" in line
     assert "pip install torch==2.11.0 torchaudio==2.11.0" in line and "second line" not in line
+
+
+def test_microphone_colourings_tilt_the_spectrum_the_way_they_say():
+    """dsp.microphone (level_effects.py's channel conditions): band power in dB after minus before."""
+    noise = 0.05 * torch.randn(32000, generator=torch.Generator().manual_seed(0))  # torchaudio's biquads clip at 1
+    spec = lambda x: (torch.stft(x, 512, window=torch.hann_window(512), return_complex=True).abs() ** 2).mean(-1)
+    hz = torch.fft.rfftfreq(512, 1 / 16000)
+    def gain_db(kind, lo, hi):
+        band = (hz >= lo) & (hz < hi)
+        return float(10 * torch.log10(spec(dsp.microphone(noise, 16000, kind))[band].mean() / spec(noise)[band].mean()))
+    assert gain_db("bright", 4000, 8000) - gain_db("bright", 100, 500) > 15
+    assert gain_db("dull", 100, 500) - gain_db("dull", 4000, 8000) > 15
+    assert 6 < gain_db("presence", 2800, 3200) < 9 and abs(gain_db("presence", 100, 500)) < 1.5
+    assert gain_db("band", 1000, 2000) > -1.5 and gain_db("band", 0, 150) < -6 and gain_db("band", 6000, 8000) < -15
+    with pytest.raises(ValueError, match="unknown microphone"):
+        dsp.microphone(noise, 16000, "tin can")

@@ -67,7 +67,9 @@ def test_relabel_aligns_every_train_utterance_near_its_hand_labels(trained_model
     assert train_set.frame_targets is not None  # the next round can train the frame head
 
 
-TINY = """model:
+TINY = """features:
+  cmvn: utterance
+model:
   name: lstm
   lstm:
     lstm_hidden: 16
@@ -109,6 +111,8 @@ def test_speechocean_recipe_trains_round0_relabels_and_trains_the_frame_head(tmp
     assert checkpoint.load(exp / "round0" / "model.pt")["config"]["train"]["frame_weight"] == 0.0
     # --warm-start true (the default): the head model starts from round 0's weights
     assert checkpoint.load(exp / "model.pt")["config"]["train"]["init_from"] == str(exp / "round0" / "model.pt")
+    assert {checkpoint.load(m)["config"]["features"]["cmvn"] for m in (exp / "model.pt", exp / "round0" / "model.pt")} \
+        == {"utterance"}  # the config's normalisation reaches both rounds (a warm start across two is refused)
     per = json.loads((exp / "decode_test" / "per.json").read_text())
     assert per["n_utts"] == 4 and per["utterances"]["expected"] is None
     segments = json.loads((exp / "decode_test" / "segments.json").read_text())
