@@ -135,6 +135,27 @@ def test_lm_and_insertion_bonus_change_the_answer():
     assert prefix_beam_search(lp, beam=8, insertion_bonus=-20.0)[0] == []
 
 
+def test_blank_penalty_turns_a_blank_won_frame_into_a_phone_in_both_searches():
+    """decode.blank_penalty: frame 2 is blank by 0.105 nats against b (beam, summing paths: [a] beats [a b] by
+    0.146); a penalty of 0.3 emits b in both searches, 0.05 in neither."""
+    from phonerec.config import ConfigError, DecodeConfig
+    from phonerec.decoding.search import check_decode_config, search
+
+    lp = _log([[0.05, 0.9, 0.05], [0.5, 0.05, 0.45], [0.9, 0.06, 0.04]])
+    for method in ("greedy", "beam"):
+        assert search(lp, DecodeConfig(method=method, beam=8)) == [1]
+        assert search(lp, DecodeConfig(method=method, beam=8, blank_penalty=0.3)) == [1, 2]
+        assert search(lp, DecodeConfig(method=method, beam=8, blank_penalty=0.05)) == [1]
+    before = lp.copy()
+    search(lp, DecodeConfig(blank_penalty=3.0))
+    assert np.array_equal(lp, before)  # the stored posteriors are not changed: tuning reuses them
+    # a large penalty emits a phone in every frame that is not a repeat; a negative one deletes
+    assert search(lp, DecodeConfig(blank_penalty=5.0)) == [1, 2, 1]
+    assert search(lp, DecodeConfig(blank_penalty=-5.0)) == []
+    with pytest.raises(ConfigError, match="blank_penalty"):
+        check_decode_config(DecodeConfig(blank_penalty=float("nan")))
+
+
 def test_lm_shape_and_beam_are_checked():
     lp = _log([[0.5, 0.5]])
     with pytest.raises(ValueError, match="LM matrix"):
@@ -234,6 +255,12 @@ def test_decode_script_greedy_default_and_tuning(tmp_path):
 
     reused = resolve_decode_config(None, exp / "decode_test" / "decode.json")  # tuned settings, e.g. for transcribe
     assert (reused.method, reused.beam, reused.lm_weight) == ("beam", 4, d["lm_weight"])
+    # --blank-penalty reaches the search (a negative one makes blank win every frame) and decode.json records it
+    assert decode_script.main(["--exp", str(exp), "--data", str(data), "--device", "cpu", "--splits", "test",
+                               "--blank-penalty", "-30"]) == 0
+    assert json.loads((exp / "decode_test" / "decode.json").read_text())["blank_penalty"] == -30.0
+    hyps = read_hyp_file(exp / "decode_test" / "hyp.txt")
+    assert len(hyps) == 3 and all(h == [] for h in hyps.values())
     with pytest.raises(SystemExit):
         decode_script.main(["--exp", str(exp), "--data", str(data), "--method", "viterbi"])
 

@@ -41,7 +41,7 @@ HEAD_DEFAULTS = {
     "train.seed": 0, "train.average": 0, "train.keep_checkpoints": 5, "train.max_bad_steps": 20,
     "train.specaugment.freq_masks": 0, "train.specaugment.freq_width": 15, "train.specaugment.time_masks": 0,
     "train.specaugment.time_width": 20, "decode.method": "greedy", "decode.beam": 16, "decode.lm_weight": 0.0,
-    "decode.insertion_bonus": 0.0,
+    "decode.insertion_bonus": 0.0, "decode.blank_penalty": 0.0,
 }
 # What each recipe config resolved to at commit 8b87a68, where it differs from HEAD_DEFAULTS.
 HEAD_CONFS = {

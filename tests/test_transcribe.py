@@ -221,3 +221,15 @@ def test_transcriber_errors_are_transcribe_errors(model_dir, audio):
     with pytest.raises(TranscribeError, match="too short"):
         tr.transcribe(audio / "short.wav")
     assert tr.decode.method == "greedy"  # the model's own decode config by default
+
+
+def test_blank_penalty_option_reaches_the_search(model_dir, audio, capsys):
+    """--blank-penalty (and Recognizer.load(blank_penalty=...)): a large negative one lets blank win every frame."""
+    from phonerec import Recognizer
+
+    wav = str(audio / "good.wav")
+    assert transcribe_script.main(["--model", str(model_dir), wav]) == 0
+    assert capsys.readouterr().out.split(":", 1)[1].split()  # the untrained model emits phones
+    assert transcribe_script.main(["--model", str(model_dir), wav, "--blank-penalty", "-50"]) == 0
+    assert capsys.readouterr().out.split(":", 1)[1].split() == []
+    assert Recognizer.load(model_dir, device="cpu", blank_penalty=-50).transcribe(wav, timestamps=False).phones == []

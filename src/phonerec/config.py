@@ -136,6 +136,7 @@ class DecodeConfig:
     beam: int = 16  # beam width for prefix beam search
     lm_weight: float = 0.0  # weight of the phone bigram LM (beam only; 0 disables)
     insertion_bonus: float = 0.0  # added per emitted phone (beam only)
+    blank_penalty: float = 0.0  # subtracted from the blank's log posterior before either search: fewer deletions
 
 
 @dataclass

@@ -33,13 +33,15 @@ def main(argv=None) -> int:
     p.add_argument("--beam", type=int, help="beam width")
     p.add_argument("--lm-weight", type=float, help="bigram LM weight (beam only; 0 disables)")
     p.add_argument("--insertion-bonus", type=float, help="score added per phone (beam only)")
+    p.add_argument("--blank-penalty", type=float, help="subtracted from the blank's log posterior (greedy and beam)")
     p.add_argument("--tune", action="store_true", help="grid-search LM weight and insertion bonus on dev PER")
     p.add_argument("--tune-split", default="dev", help="split to tune on (never test)")
     p.add_argument("--lm-weights", type=float, nargs="+", default=list(GRID_LM_WEIGHTS), help="tuning grid")
     p.add_argument("--insertion-bonuses", type=float, nargs="+", default=list(GRID_BONUSES), help="tuning grid")
     a = p.parse_args(argv)
     setup_logging(Path(a.exp) / "log" / "decode.log")
-    overrides = {"method": a.method, "beam": a.beam, "lm_weight": a.lm_weight, "insertion_bonus": a.insertion_bonus}
+    overrides = {"method": a.method, "beam": a.beam, "lm_weight": a.lm_weight, "insertion_bonus": a.insertion_bonus,
+                 "blank_penalty": a.blank_penalty}
     try:
         decode_experiment(a.exp, a.data, a.splits, decode_config=a.decode_config, overrides=overrides,
                           tune_on=a.tune_split if a.tune else None, lm_weights=a.lm_weights,

@@ -39,9 +39,11 @@ def main(argv=None) -> int:
     p.add_argument("--beam", type=int)
     p.add_argument("--lm-weight", type=float, help="needs lm_bigram.json beside model.pt (made by decode.py)")
     p.add_argument("--insertion-bonus", type=float)
+    p.add_argument("--blank-penalty", type=float, help="subtracted from the blank's log posterior")
     a = p.parse_args(argv)
     setup_logging(level=logging.DEBUG if a.verbose else logging.WARNING)
-    overrides = {"method": a.method, "beam": a.beam, "lm_weight": a.lm_weight, "insertion_bonus": a.insertion_bonus}
+    overrides = {"method": a.method, "beam": a.beam, "lm_weight": a.lm_weight, "insertion_bonus": a.insertion_bonus,
+                 "blank_penalty": a.blank_penalty}
     try:
         transcriber = Transcriber(a.model, a.device, decode_config=a.decode_config, overrides=overrides, fix_level=a.fix_level)
     except (CheckpointError, ConfigError, LMError) as e:

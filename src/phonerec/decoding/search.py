@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ def check_decode_config(dcfg: DecodeConfig) -> DecodeConfig:
         raise ConfigError(f"decode.method must be one of {', '.join(METHODS)}, got {dcfg.method!r}")
     if dcfg.beam < 1:
         raise ConfigError(f"decode.beam must be >= 1, got {dcfg.beam}")
+    if not math.isfinite(dcfg.blank_penalty):
+        raise ConfigError(f"decode.blank_penalty must be a finite number, got {dcfg.blank_penalty}")
     return dcfg
 
 
@@ -56,7 +59,13 @@ def _is_experiment(d: dict) -> bool:
 
 
 def search(log_probs: np.ndarray, dcfg: DecodeConfig, lm_matrix: np.ndarray | None = None) -> list[int]:
-    """Token ids of one utterance's (T', C) posteriors under a decode config."""
+    """Token ids of one utterance's (T', C) posteriors under a decode config.
+
+    A blank penalty (icefall's `--blank-penalty`) lowers the blank's log posterior in every frame: a model
+    whose blank wins too often (deletions well above insertions) emits more phones."""
+    if dcfg.blank_penalty:
+        log_probs = np.array(log_probs, dtype=np.float32)  # a copy: the stored posteriors serve other settings
+        log_probs[:, 0] -= dcfg.blank_penalty
     if dcfg.method == "greedy":
         return greedy_decode(torch.from_numpy(log_probs)[None], torch.tensor([len(log_probs)]))[0]
     lm = lm_matrix if dcfg.lm_weight else None

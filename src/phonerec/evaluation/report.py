@@ -309,10 +309,11 @@ def _model_info(exp_dir) -> str:
 
 
 def _decoding(d: dict) -> str:
+    penalty = f", blank penalty {d['blank_penalty']:g}" if d.get("blank_penalty") else ""
     if d.get("method") != "beam":
-        return "greedy"
+        return "greedy" + penalty
     tuned = f", tuned on {d['tuned_on']}" if d.get("tuned_on") else ""
-    return f"beam {d['beam']}, LM {d['lm_weight']:g}, bonus {d['insertion_bonus']:+g}{tuned}"
+    return f"beam {d['beam']}, LM {d['lm_weight']:g}, bonus {d['insertion_bonus']:+g}{penalty}{tuned}"
 
 
 def _f(x, digits: int = 3) -> str:

@@ -159,6 +159,7 @@ def write_segments(out_dir: Path, manifest_path: Path, post: dict, hyps: dict, t
 
 
 def _describe(dcfg: DecodeConfig) -> str:
+    penalty = f", blank_penalty {dcfg.blank_penalty:g}" if dcfg.blank_penalty else ""
     if dcfg.method == "greedy":
-        return "greedy"
-    return f"beam {dcfg.beam}, lm_weight {dcfg.lm_weight:g}, insertion_bonus {dcfg.insertion_bonus:+g}"
+        return "greedy" + penalty
+    return f"beam {dcfg.beam}, lm_weight {dcfg.lm_weight:g}, insertion_bonus {dcfg.insertion_bonus:+g}{penalty}"
