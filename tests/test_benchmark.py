@@ -110,3 +110,38 @@ def test_times_the_training_that_experiment_builds(figures, tmp_path, monkeypatc
 
 def test_bad_config_is_an_error(timit_tree, tmp_path):
     assert benchmark.main(["--timit", str(timit_tree), "--work", str(tmp_path), "--set", "model.nme=x"]) == 1
+
+
+def test_gpu_checks_compare_bf16_with_fp32_on_the_same_weights(figures, tmp_path):
+    """scripts/gpu_checks.py (the README's bf16 and torch.compile figures), run on the CPU: dropout is
+    really off (else fp32 vs bf16 would compare two random masks), bf16 really ran (the gradients are
+    not bit-identical) and stays close, and the timing counts the steps it was asked for."""
+    import gpu_checks
+    import torch
+
+    from phonerec.config import load_config
+    from phonerec.experiment.train import build_training
+
+    data = figures["corpus"]["data_dir"]
+    cfg = load_config(None, [s for s in TINY if s != "--set"] + ["model.lstm.dropout=0.5"])
+    training = build_training(cfg, data, tmp_path, torch.device("cpu"))
+    batch = next(iter(training.train_loader))
+    training.core.train()
+    passes = [gpu_checks.loss_and_grad(training.core, batch, 0.0, False, torch.device("cpu"))[0] for _ in range(2)]
+    assert passes[0] != passes[1]  # dropout on: the check below would fail without no_dropout
+    gpu_checks.no_dropout(training.core)
+    passes = [gpu_checks.loss_and_grad(training.core, batch, 0.0, False, torch.device("cpu"))[0] for _ in range(2)]
+    assert passes[0] == passes[1]
+
+    out = tmp_path / "gpu_checks.json"
+    assert gpu_checks.main(["--data", data, *TINY, "--device", "cpu", "--numerics-batches", "2", "--steps", "2",
+                            "--warmup", "1", "--no-compile", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    rows = r["numerics"]["batches"]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["loss_fp32"] > 0 and row["loss_rel_diff"] < 0.05
+        assert 0 < row["grad_rel_err"] < 0.2 and row["grad_cosine"] > 0.98
+    assert r["numerics"]["worst"]["grad_rel_err"] == max(row["grad_rel_err"] for row in rows)
+    assert r["eager"]["steps"] == 2 and r["eager"]["warmup_steps"] == 1 and r["eager"]["seconds_per_step"] > 0
+    assert "compiled" not in r
