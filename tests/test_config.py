@@ -67,3 +67,14 @@ def test_saved_config_loads_back(tmp_path):
     save_config(cfg, tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == cfg
     assert "  cnn:\n    cnn_channels:" in (tmp_path / "c.yaml").read_text()
+
+
+def test_every_shipped_config_loads():
+    """A misspelt key in a recipe's YAML (decode: blank_penaly) must fail here, not in a 50-minute run."""
+    from pathlib import Path
+
+    confs = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*/conf/*.yaml"))
+    assert len(confs) >= 4  # timit and speechocean762
+    for path in confs:
+        cfg = load_config(path)
+        assert cfg.model.name in ("cnn", "lstm", "crdnn"), path
