@@ -16,12 +16,8 @@ import time
 import torch
 
 from phonerec.config import load_config
+from phonerec.experiment.benchmark import sync
 from phonerec.experiment.train import build_training, ctc_step
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def no_dropout(model: torch.nn.Module) -> None:
@@ -74,19 +70,20 @@ def time_steps(training, device, steps: int, warmup: int) -> dict:
         if len(batches) >= warmup + steps:
             break
     batches = [b.to(device) for b in batches[:warmup + steps]]
+    timed = batches[warmup:]
     sync(device)
     t0 = time.perf_counter()
     for b in batches[:warmup]:
         trainer.train_step(b, total)
     sync(device)
     t1 = time.perf_counter()
-    for b in batches[warmup:]:
+    for b in timed:
         trainer.train_step(b, total)
     sync(device)
     t2 = time.perf_counter()
-    frames = sum(int(b.feat_lens.sum()) for b in batches[warmup:])
-    return {"warmup_steps": warmup, "warmup_seconds": round(t1 - t0, 3), "steps": len(batches) - warmup,
-            "seconds_per_step": round((t2 - t1) / max(len(batches) - warmup, 1), 5),
+    frames = sum(int(b.feat_lens.sum()) for b in timed)
+    return {"warmup_steps": warmup, "warmup_seconds": round(t1 - t0, 3), "steps": len(timed),
+            "seconds_per_step": round((t2 - t1) / max(len(timed), 1), 5),
             "frames_per_s": round(frames / (t2 - t1), 1)}
 
 

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 MIB = 2**20
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -179,7 +179,7 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
     batches = stream()
     for _ in range(a.warmup):
         step(next(batches))
-    _sync(device)
+    sync(device)
 
     frames = padded = utts = n_steps = 0
     if a.epoch:
@@ -194,7 +194,7 @@ def bench_train(cfg: ExperimentConfig, data: Path, device: torch.device, a) -> t
         utts += len(batch)
         n_steps += 1
         step(batch)
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - t0
 
     if device.type == "cuda":
@@ -242,10 +242,10 @@ def bench_decode(model: torch.nn.Module, dev_set: PhoneDataset, audio_s: float, 
             return sum(len(h) for h in greedy_decode(log_probs, out_lens))  # .cpu() inside: synced
 
         run(batches[0])  # warm-up (allocator, cuDNN plans, thread pools)
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         n_phones = sum(run(b) for b in batches)
-        _sync(device)
+        sync(device)
         seconds = time.perf_counter() - t0
         return {
             "device": str(device), "threads": torch.get_num_threads(), "amp_bf16": use_amp,
