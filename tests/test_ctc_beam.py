@@ -283,3 +283,50 @@ def test_decode_config_file_and_overrides(tmp_path):
         resolve_decode_config(None, None, method="viterbi")
     with pytest.raises(ConfigError, match="not found"):
         resolve_decode_config(None, tmp_path / "missing.yaml")
+
+
+def test_tuned_decoding_travels_inside_model_pt(tmp_path):
+    """After --tune, model.pt alone decodes as tuned (beam, its LM) in decode.py, Transcriber and
+    Recognizer.load, even where the data folder's train manifest would give another LM."""
+    import json
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from phonerec.decoding.lm import BigramLM
+    from phonerec.evaluation.per import read_hyp_file
+    from phonerec.experiment.decode import carried_decoding
+    from phonerec.transcribe import Transcriber
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import decode as decode_script
+
+    exp, data = _tiny_experiment(tmp_path)
+    assert carried_decoding(exp) == (None, None)  # an untuned model: its config's greedy
+    base = ["--exp", str(exp), "--data", str(data), "--device", "cpu"]
+    assert decode_script.main(base + ["--tune", "--beam", "4", "--lm-weights", "0.5", "1",
+                                      "--insertion-bonuses", "2", "3"]) == 0
+    tuned = json.loads((exp / "decode_test" / "decode.json").read_text())
+    tuned_hyps = read_hyp_file(exp / "decode_test" / "hyp.txt")
+    assert sum(map(len, tuned_hyps.values())) > 0  # a bonus >= 2 makes the untrained model emit phones
+    dcfg, lm = carried_decoding(exp)
+    assert (dcfg.method, dcfg.beam, dcfg.lm_weight, dcfg.insertion_bonus) == (
+        "beam", 4, tuned["lm_weight"], tuned["insertion_bonus"])
+    assert np.allclose(lm.logprob, BigramLM.load(exp / "lm_bigram.json").logprob)
+
+    # another corpus's train manifest beside the features: the model's own LM still decodes
+    other = {"u": {"wav": "/nowhere/u.wav", "duration": 1.0, "spk_id": "s", "phn": "h# aa b aa b aa b h#"}}
+    (data / "manifests" / "train.json").write_text(json.dumps(other))
+    (exp / "lm_bigram.json").unlink()
+    shutil.rmtree(exp / "decode_test")
+    assert decode_script.main(base + ["--splits", "test"]) == 0  # no options: the carried settings
+    again = json.loads((exp / "decode_test" / "decode.json").read_text())
+    assert again["method"] == "beam" and "carries" in again["lm"] and not (exp / "lm_bigram.json").exists()
+    assert read_hyp_file(exp / "decode_test" / "hyp.txt") == tuned_hyps
+
+    alone = tmp_path / "elsewhere" / "model.pt"  # the file without its experiment folder
+    alone.parent.mkdir()
+    shutil.copy(exp / "model.pt", alone)
+    t = Transcriber(alone, "cpu")
+    assert t.decode == dcfg and np.allclose(t.lm_matrix, lm.matrix(t.tokenizer.symbols))
+    assert Transcriber(alone, "cpu", overrides={"method": "greedy"}).decode.method == "greedy"

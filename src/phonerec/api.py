@@ -51,7 +51,8 @@ class Recognizer:
         """Load an experiment folder or model file. `device`: "cpu", "cuda"... (default: cuda when
         available). `fix_level`: scale recordings far quieter or louder than the training corpus back
         to its level. `decode`: method="beam", beam=16, lm_weight=..., insertion_bonus=..., blank_penalty=... (default:
-        the model's own settings); CheckpointError for a missing or foreign model file."""
+        the model's own settings: those tuned on dev with the LM it carries, if `decode.py --tune` ran, else its
+        config's); CheckpointError for a missing or foreign model file."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(Transcriber(model, device, overrides=decode, fix_level=fix_level))
 

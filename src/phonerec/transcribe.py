@@ -22,7 +22,8 @@ from phonerec.decoding.align import ctc_segments, frame_head_segments, viterbi_s
 from phonerec.decoding.ctc import align
 from phonerec.decoding.lm import LMError
 from phonerec.decoding.search import check_decode_config, load_lm_matrix, resolve_decode_config, search
-from phonerec.experiment.train import load_model
+from phonerec.experiment.decode import carried_decoding
+from phonerec.experiment.train import load_model, model_file
 from phonerec.features.audio import AudioError, load_audio
 from phonerec.features.fbank import Fbank, normalize, recenter
 from phonerec.features.levels import FIX_NATS, level_offset, level_problem, signal_problems
@@ -96,14 +97,17 @@ class Transcriber:
         self.fix_level = fix_level
         self.model, self.cfg, self.tokenizer, self.cmvn = load_model(model, device or "cpu")
         self.device = next(self.model.parameters()).device
-        self.decode = check_decode_config(decode or resolve_decode_config(self.cfg.decode, decode_config,
+        carried, carried_lm = carried_decoding(model)  # what decode.py --tune chose for this model, if it ran
+        self.decode = check_decode_config(decode or resolve_decode_config(carried or self.cfg.decode, decode_config,
                                                                           **(overrides or {})))
         if self.decode.method == "beam" and self.decode.lm_weight and lm_matrix is None:
-            model_dir = Path(model) if Path(model).is_dir() else Path(model).parent
-            try:
-                lm_matrix = load_lm_matrix(model_dir, self.tokenizer)
-            except LMError as e:
-                raise LMError(f"{e} (decode.py --method beam with --lm-weight or --tune estimates it)") from None
+            if carried_lm is not None:
+                lm_matrix = carried_lm.matrix(self.tokenizer.symbols)
+            else:
+                try:
+                    lm_matrix = load_lm_matrix(model_file(model).parent, self.tokenizer)
+                except LMError as e:
+                    raise LMError(f"{e} (decode.py --method beam with --lm-weight or --tune estimates it)") from None
         self.lm_matrix = lm_matrix
         self.fbank = Fbank(self.cfg.features)
         self.sample_rate = self.cfg.features.sample_rate

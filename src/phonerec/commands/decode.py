@@ -2,7 +2,9 @@
 
 Greedy by default. Beam search with the phone bigram LM (estimated once from the train
 manifest into exp/<name>/lm_bigram.json) via --method beam / --decode-config; --tune picks
-the LM weight and insertion bonus by dev PER and decodes every split with them.
+the LM weight and insertion bonus by dev PER, decodes every split with them and stores them and
+the LM in model.pt: from then on they are the model's defaults (here, in transcribe and in
+Recognizer.load), until training writes a new model.pt.
 """
 from __future__ import annotations
 

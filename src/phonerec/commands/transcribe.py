@@ -33,11 +33,11 @@ def main(argv=None) -> int:
     p.add_argument("--fix-level", action="store_true",
                    help="scale a recording far quieter or louder than the training corpus back to its level")
     p.add_argument("--verbose", action="store_true", help="log at debug level: a failed file's traceback")
-    p.add_argument("--decode-config", help="YAML with decode settings, or exp/<name>/decode_test/decode.json "
-                   "to reuse tuned ones (default: the model's own)")
+    p.add_argument("--decode-config", help="YAML with decode settings, or a decode_<split>/decode.json "
+                   "(default: the model's own: those decode.py --tune stored in it, else its config's)")
     p.add_argument("--method", choices=["greedy", "beam"])
     p.add_argument("--beam", type=int)
-    p.add_argument("--lm-weight", type=float, help="needs lm_bigram.json beside model.pt (made by decode.py)")
+    p.add_argument("--lm-weight", type=float, help="needs the LM a tuned model.pt carries, or lm_bigram.json beside it (made by decode.py)")
     p.add_argument("--insertion-bonus", type=float)
     p.add_argument("--blank-penalty", type=float, help="subtracted from the blank's log posterior")
     a = p.parse_args(argv)

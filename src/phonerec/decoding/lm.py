@@ -111,23 +111,34 @@ class BigramLM:
         order = [0] + [self._index[p] for p in symbols[1:]]
         return self.logprob[np.ix_(order, order)].astype(np.float32)
 
+    def to_dict(self) -> dict:
+        """Plain data (lists, numbers, strings): what lm_bigram.json and a model file carry."""
+        return {"type": "bigram", "smoothing": self.smoothing, "phones": self.phones, **self.info,
+                "rows": [BOS] + self.phones, "columns": [EOS] + self.phones,
+                "logprob": [[round(float(x), 6) for x in row] for row in self.logprob]}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "LM") -> "BigramLM":
+        try:
+            skip = ("type", "smoothing", "phones", "rows", "columns", "logprob")
+            info = {k: v for k, v in d.items() if k not in skip}
+            return cls(d["phones"], np.array(d["logprob"]), d["smoothing"], info)
+        except (ValueError, KeyError, TypeError) as e:
+            raise LMError(f"{where}: not a bigram LM ({e})") from None
+
     def save(self, path) -> None:
-        write_json(path, {"type": "bigram", "smoothing": self.smoothing, "phones": self.phones, **self.info,
-                          "rows": [BOS] + self.phones, "columns": [EOS] + self.phones,
-                          "logprob": [[round(float(x), 6) for x in row] for row in self.logprob]}, indent=None)
+        write_json(path, self.to_dict(), indent=None)
 
     @classmethod
     def load(cls, path) -> "BigramLM":
         path = Path(path)
         try:
             d = json.loads(path.read_text())
-            skip = ("type", "smoothing", "phones", "rows", "columns", "logprob")
-            info = {k: v for k, v in d.items() if k not in skip}
-            return cls(d["phones"], np.array(d["logprob"]), d["smoothing"], info)
         except FileNotFoundError:
             raise LMError(f"{path}: LM file not found") from None
-        except (ValueError, KeyError, TypeError) as e:
+        except ValueError as e:
             raise LMError(f"{path}: not a bigram LM file ({e})") from None
+        return cls.from_dict(d, f"{path}")
 
 
 def file_sha256(path) -> str:

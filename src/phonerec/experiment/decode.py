@@ -3,7 +3,8 @@
 
 The network runs once per split; the search is repeated on the stored posteriors, so
 tuning a grid of LM weights costs only search time. Tuning is only allowed on a
-non-test split, and its choice is what the test split is decoded with.
+non-test split, and its choice is what the test split is decoded with. The tuned settings and
+their LM are then stored in model.pt, so whoever loads the model decodes as it was tuned to.
 """
 from __future__ import annotations
 
@@ -14,21 +15,49 @@ from pathlib import Path
 
 import numpy as np
 
-from phonerec.config import DecodeConfig
+from phonerec.config import ConfigError, DecodeConfig, from_dict
 from phonerec.corpora.manifest import read_manifest
 from phonerec.data import make_loader
 from phonerec.decoding.align import align_split
-from phonerec.decoding.lm import load_or_estimate
+from phonerec.decoding.lm import BigramLM, LMError, load_or_estimate
 from phonerec.decoding.search import LM_FILE, decode_posteriors, resolve_decode_config
 from phonerec.evaluation.per import score, write_hyp_file
-from phonerec.experiment.train import forward_batches, load_model, load_split
+from phonerec.experiment.train import forward_batches, load_model, load_split, model_file
 from phonerec.fileio import write_json
 from phonerec.phones import PhoneTokenizer
+from phonerec.training import checkpoint
 
 log = logging.getLogger(__name__)
 
 GRID_LM_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GRID_BONUSES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+DECODING_KEY = "decoding"  # in model.pt: the decode settings tuned on dev and the bigram LM they need
+
+
+def store_decoding(exp_or_file, dcfg: DecodeConfig, lm: BigramLM | None, tuned: dict) -> None:
+    """Make settings tuned on dev the model's own: model.pt carries them and their LM (rewritten
+    atomically), so transcribe, Recognizer.load and decode use them with nothing beside the file.
+    Training writes a new model.pt without them: they were tuned for other weights."""
+    path = model_file(exp_or_file)
+    state = checkpoint.load(path)
+    state[DECODING_KEY] = {"decode": dataclasses.asdict(dcfg), "tuned_on": tuned["split"],
+                           "per": tuned["best_per"], "lm": lm.to_dict() if lm is not None else None}
+    checkpoint.save(state, path)
+    log.info("%s now decodes with the settings tuned on %s by default (%s)", path, tuned["split"], _describe(dcfg))
+
+
+def carried_decoding(exp_or_file) -> tuple[DecodeConfig | None, BigramLM | None]:
+    """The tuned decode settings and LM a model file carries, or (None, None) for an untuned model."""
+    path = model_file(exp_or_file)
+    carried = checkpoint.load(path).get(DECODING_KEY)
+    if not carried:
+        return None, None
+    try:
+        dcfg = from_dict(DecodeConfig, carried["decode"], "decode")
+        lm = BigramLM.from_dict(carried["lm"], f"{path}: its LM") if carried.get("lm") else None
+    except (ConfigError, LMError, KeyError, TypeError) as e:
+        raise checkpoint.CheckpointError(f"{path}: unreadable tuned decode settings ({e})") from None
+    return dcfg, lm
 
 
 def compute_posteriors(model, dataset, max_frames: int, device, frames: dict | None = None) -> dict[str, np.ndarray]:
@@ -87,14 +116,18 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
         raise ValueError("refusing to tune on the test split: tune on dev")
     model, cfg, tokenizer, cmvn = load_model(exp_dir, device)
     device = next(model.parameters()).device
-    dcfg = dcfg or resolve_decode_config(cfg.decode, decode_config, **(overrides or {}))
+    carried, lm = carried_decoding(exp_dir)
+    dcfg = dcfg or resolve_decode_config(carried or cfg.decode, decode_config, **(overrides or {}))
     if tune_on and dcfg.method != "beam":
         log.info("tuning implies beam search (beam %d)", dcfg.beam)
         dcfg = dataclasses.replace(dcfg, method="beam")
     lm_matrix, lm_path = None, None
     if dcfg.method == "beam" and (dcfg.lm_weight or tune_on):
-        lm_path = exp_dir / LM_FILE
-        lm = load_or_estimate(lm_path, data_dir / "manifests" / "train.json", tokenizer.phones)
+        if lm is not None:  # the LM the model was tuned with, whatever corpus `data_dir` holds
+            lm_path = f"{model_file(exp_dir)} (the LM it carries)"
+        else:
+            lm_path = exp_dir / LM_FILE
+            lm = load_or_estimate(lm_path, data_dir / "manifests" / "train.json", tokenizer.phones)
         lm_matrix = lm.matrix(tokenizer.symbols)
     hop_s = cfg.features.hop_ms / 1000
     cache: dict[str, tuple[dict, float, float]] = {}
@@ -118,6 +151,7 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
         tuned = {"split": tune_on, "grid": grid, "best_per": min(r["per"] for r in grid)}
         log.info("tuned on %s: lm_weight %.2f, insertion_bonus %+.2f (PER %.2f %%)", tune_on, dcfg.lm_weight,
                  dcfg.insertion_bonus, tuned["best_per"])
+        store_decoding(exp_dir, dcfg, lm, tuned)
     results = {}
     for split in splits:
         post, net_s, audio_s = posteriors(split)

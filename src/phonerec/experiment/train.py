@@ -259,11 +259,15 @@ def why_retrain(exp_dir, cfg: ExperimentConfig) -> str | None:
     return f"{path} was trained with another config: {change}" if change else None
 
 
+def model_file(exp_or_file) -> Path:
+    """An experiment folder's model.pt, or the model file itself."""
+    path = Path(exp_or_file)
+    return path / "model.pt" if path.is_dir() else path
+
+
 def load_model(exp_or_file, device=None) -> tuple[torch.nn.Module, ExperimentConfig, PhoneTokenizer, dict]:
     """Load a self-contained model (exp dir or model file) -> (model in eval mode, config, tokenizer, cmvn)."""
-    path = Path(exp_or_file)
-    if path.is_dir():
-        path = path / "model.pt"
+    path = model_file(exp_or_file)
     state = checkpoint.load(path)
     try:
         cfg = from_dict(ExperimentConfig, normalize_config_dict(state["config"], strict=False))
