@@ -77,3 +77,28 @@ def test_crdnn_under_autocast_gives_float32_log_probs_of_the_right_length(device
     assert out_lens.device.type == "cpu" and out_lens.tolist() == model.output_lengths(lens).tolist()
     assert lp.shape[:2] == (2, 20) and flp.shape[:2] == (2, 40)
     assert torch.allclose(lp.float().exp().sum(-1), torch.ones(2, 20, device=device), atol=2e-2)
+
+
+def test_bilstm_cpu_path_matches_the_packed_one():
+    """The CPU path runs each direction unpacked, the backward one on every sequence reversed within
+    its own length: outputs and gradients must be the packed LSTM's, so padding never reaches a valid
+    frame (a whole-tensor flip, or no reversal at all, would let the padded tail into the backward state)."""
+    torch.manual_seed(0)
+    lstm = BiLSTM(6, 5, 3, 0.0)
+    lens = torch.tensor([11, 4, 9])
+    x = torch.randn(3, 11, 6)
+    x[1, 4:], x[2, 9:] = 7.0, -7.0  # loud padding: any leak shows
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    packed, per_direction = lstm._packed(xa, lens), lstm(xb, lens)
+    assert torch.allclose(packed, per_direction, atol=1e-6)
+    assert torch.all(per_direction[1, 4:] == 0) and per_direction[1, :4].abs().min() > 0
+    weights = torch.randn_like(packed)
+    (packed * weights).sum().backward()
+    (per_direction * weights).sum().backward()
+    assert torch.allclose(xa.grad, xb.grad, atol=1e-6)
+    lstm.zero_grad()
+    (lstm._packed(x, lens) * weights).sum().backward()
+    g_packed = lstm.lstm.weight_hh_l1_reverse.grad.clone()
+    lstm.zero_grad()
+    (lstm(x, lens) * weights).sum().backward()
+    assert torch.allclose(g_packed, lstm.lstm.weight_hh_l1_reverse.grad, atol=1e-5)

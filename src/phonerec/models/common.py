@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
@@ -16,14 +17,20 @@ def conv_out_lens(lens: torch.Tensor, kernel: int, strides: list[int]) -> torch.
 
 
 class BiLSTM(nn.Module):
-    """Stacked bidirectional LSTM over packed sequences, so padding never leaks into
-    the backward direction (cuDNN runs packed sequences natively).
+    """Stacked bidirectional LSTM that never lets padding leak into the backward direction.
+
+    On CUDA it runs packed sequences (cuDNN takes them natively). On the CPU a packed LSTM has no
+    oneDNN kernel and steps through time in plain ATen, several times slower than an unpacked one
+    (a crdnn_cpu training step: 0.84 -> 0.27 s, recipes/speechocean762/README.md); so there each
+    layer runs its two directions as two unpacked calls of the same weights, the backward one on each
+    sequence reversed within its own length (padding stays at the end, after every valid frame):
+    the same outputs as the packed path, to float rounding (tests/test_device_path.py).
 
     It always runs in float32, autocast or not: under torch.autocast("cuda", dtype=torch.bfloat16)
     PyTorch's cuDNN RNN path has been reported to run in float16 instead, i.e. fp16 training without a
-    GradScaler (its gradients underflow), and CPU autocast runs it in bf16. An LSTM is a small part of
-    the time next to the convolutions, and its recurrence accumulates rounding over hundreds of steps,
-    so fp32 is the safe choice. Without autocast (CPU fp32) nothing changes: the cast is a no-op."""
+    GradScaler (its gradients underflow), and CPU autocast runs it in bf16. Its recurrence accumulates
+    rounding over hundreds of steps, so fp32 is the safe choice. Without autocast (CPU fp32) nothing
+    changes: the cast is a no-op."""
 
     def __init__(self, input_size: int, hidden: int, layers: int, dropout: float):
         super().__init__()
@@ -33,13 +40,39 @@ class BiLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         """(N, T, D) in any float dtype, lens (N,) on the CPU -> (N, T, 2H) float32."""
-        total = x.shape[1]
         with torch.autocast(x.device.type, enabled=False):
-            # lengths must be on the CPU for packing; callers pass CPU lengths to avoid a device sync
-            packed = pack_padded_sequence(x.float(), lens.cpu(), batch_first=True, enforce_sorted=False)
-            y, _ = self.lstm(packed)
-        y, _ = pad_packed_sequence(y, batch_first=True, total_length=total)  # (N, T, 2H)
+            if x.is_cuda:
+                return self._packed(x.float(), lens)
+            return self._per_direction(x.float(), lens)
+
+    def _packed(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        # lengths must be on the CPU for packing; callers pass CPU lengths to avoid a device sync
+        packed = pack_padded_sequence(x, lens.cpu(), batch_first=True, enforce_sorted=False)
+        y, _ = self.lstm(packed)
+        y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])  # (N, T, 2H)
         return y
+
+    def _per_direction(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        n, t, _ = x.shape
+        steps = torch.arange(t, device=x.device)  # (T,)
+        last = (lens.to(x.device) - 1).unsqueeze(1)  # (N, 1)
+        # frame i of a sequence of length L reads frame L-1-i; padding frames stay where they are
+        reverse = torch.where(steps <= last, last - steps, steps)  # (N, T)
+        reverse = reverse.unsqueeze(-1)  # (N, T, 1), gathered along time
+        lstm, h = self.lstm, x
+        zeros = x.new_zeros(1, n, lstm.hidden_size)  # initial (h, c) of each direction
+        for layer in range(lstm.num_layers):
+            if layer > 0:
+                h = F.dropout(h, lstm.dropout, self.training)  # as nn.LSTM does between layers
+            outputs = []
+            for suffix in ("", "_reverse"):
+                weights = [getattr(lstm, f"{name}_l{layer}{suffix}")
+                           for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                inp = h.gather(1, reverse.expand_as(h)) if suffix else h
+                y, _, _ = torch.lstm(inp, (zeros, zeros), weights, True, 1, 0.0, self.training, False, True)
+                outputs.append(y.gather(1, reverse.expand_as(y)) if suffix else y)  # (N, T, H)
+            h = torch.cat(outputs, -1)  # (N, T, 2H)
+        return h * (steps <= last).unsqueeze(-1)  # padding frames are 0, as pad_packed_sequence leaves them
 
 
 class FrameHead(nn.Module):
