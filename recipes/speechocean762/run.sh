@@ -16,7 +16,7 @@ corpus=""                      # the unpacked corpus: WAVE/, train/, test/, reso
 dev_spk=""                     # dev speaker list; empty: the corpus module's rule (phonerec.corpora.speechocean762)
 skip_bad=false                 # leave out bad TRAIN utterances (listed in data/manifests/skipped.txt)
 allow_incomplete_test=false    # also leave out bad dev/test utterances (counted in per.json); else an error
-round0_epochs=3                # CTC-only model that makes the first frame labels
+round0_epochs=4                # CTC-only model that makes the first frame labels
 
 while [ $# -gt 0 ]; do
   parse_common_option "$1" "${2-}" || case "$1" in
