@@ -121,3 +121,75 @@ def test_block_viterbi_gives_the_full_matrix_path():
             want = _viterbi_spans_full_matrix(lp, ids, min_frames)
             for block in (None, 1, 7, 1000):
                 assert viterbi_spans(lp, ids, min_frames, block=block) == want, (trial, min_frames, block)
+
+
+def _best_score_by_enumeration(lp, ids, min_frames, optional, optional_min):
+    """The best total log posterior over every way to cut T frames into the tokens' spans in order
+    (mandatory spans >= d frames, optional ones empty or >= max(d, optional_min)), by brute force."""
+    n_frames = len(lp)
+    d = max(1, min(min_frames, n_frames // (len(ids) - len(optional))))
+    cum = np.vstack([np.zeros(lp.shape[1]), np.cumsum(lp, axis=0)])
+
+    def best(k, start):
+        if k == len(ids):
+            return 0.0 if start == n_frames else -np.inf
+        lengths = range(d, n_frames - start + 1)
+        if k in optional:
+            lengths = [0, *range(max(d, optional_min), n_frames - start + 1)]
+        return max((cum[start + n, ids[k]] - cum[start, ids[k]] + best(k + 1, start + n) for n in lengths),
+                   default=-np.inf)
+
+    return best(0, 0)
+
+
+def test_optional_tokens_are_skipped_or_long_enough_on_the_best_path():
+    """With optional tokens (pauses between words) the spans tile the frames in order, a skipped token's
+    span is empty, a kept one has at least optional_min_frames frames, and the path's score is the best
+    that brute force over every segmentation finds (a wrong skip transition or backtrack gives a lower one)."""
+    from phonerec.decoding.align import viterbi_spans
+
+    rng = np.random.default_rng(1)
+    skipped = kept = 0
+    for trial in range(150):
+        n_tok = int(rng.integers(3, 6))
+        n_frames = int(rng.integers(n_tok, 16))
+        lp = np.log(rng.dirichlet(np.ones(4) * 0.5, size=n_frames))
+        ids = rng.integers(0, 4, n_tok).tolist()
+        optional = [k for k in range(1, n_tok - 1, 2) if rng.random() < 0.8]
+        min_frames, optional_min = int(rng.integers(1, 3)), int(rng.integers(1, 5))
+        spans = viterbi_spans(lp, ids, min_frames, block=int(rng.integers(1, 6)), optional=optional,
+                              optional_min_frames=optional_min)
+        assert spans[0][0] == 0 and spans[-1][1] == n_frames
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:])), spans
+        for k, (s, e) in enumerate(spans):
+            if k in optional and s == e:
+                skipped += 1
+            elif k in optional:
+                kept += 1
+                assert e - s >= min(optional_min, n_frames), (trial, spans)
+            else:
+                assert e > s
+        score = sum(lp[s:e, ids[k]].sum() for k, (s, e) in enumerate(spans))
+        want = _best_score_by_enumeration(lp, ids, min_frames, optional, optional_min)
+        assert score == pytest.approx(want), (trial, spans)
+    assert skipped > 20 and kept > 20  # both branches were exercised
+
+
+def test_an_optional_pause_takes_the_silent_frames_between_two_words():
+    """Two words with a 12-frame silence between them: the optional sil token takes exactly those frames;
+    without the silence it is skipped; and without the option the silence displaces a word."""
+    from phonerec.decoding.align import viterbi_spans
+
+    sil, a, b = 0, 1, 2
+    labels = [sil] * 5 + [a] * 6 + [sil] * 12 + [b] * 6 + [sil] * 5
+    lp = np.log(np.full((len(labels), 3), 0.05))
+    lp[np.arange(len(labels)), labels] = np.log(0.9)
+    ids = [sil, a, sil, b, sil]
+    assert viterbi_spans(lp, ids, 2, optional=[2]) == [(0, 5), (5, 11), (11, 23), (23, 29), (29, 34)]
+    no_pause = [x for i, x in enumerate(labels) if not 11 <= i < 23]
+    lp2 = np.log(np.full((len(no_pause), 3), 0.05))
+    lp2[np.arange(len(no_pause)), no_pause] = np.log(0.9)
+    assert viterbi_spans(lp2, ids, 2, optional=[2]) == [(0, 5), (5, 11), (11, 11), (11, 17), (17, 22)]
+    # without the option the pause must go to a word: the first sil swallows it and a's 6 frames
+    # (6 + 2 mismatched frames beat a stretched over the 12 silent ones), a is misplaced by 16 frames
+    assert viterbi_spans(lp, [sil, a, b, sil], 2) == [(0, 21), (21, 23), (23, 29), (29, 34)]

@@ -10,7 +10,9 @@ Two aligners, both giving (start, end, phone) seconds that tile [0, duration] (s
   (d = min_frames), the first d - 1 passed through once each and the last with a self-loop, so a
   path spends >= d frames in every phone; the DP is over T x (L*d), vectorised over the states.
   When the utterance has fewer than L*d frames the minimum is lowered (down to 1 frame per phone)
-  rather than failing; fewer frames than phones is a ValueError.
+  rather than failing; fewer frames than phones is a ValueError. A token can be made optional (a
+  pause between words, for labels of a corpus without times: experiment.relabel): skipped, or
+  at least PAUSE_FRAMES frames.
 `align_split` runs one of them over a whole decoded split (decode writes its segments.json).
 """
 from __future__ import annotations
@@ -21,15 +23,22 @@ from phonerec.decoding.ctc import align
 from phonerec.phones import fold
 
 MIN_FRAMES = 2  # 20 ms at 10 ms frames (measured against 1 and 3: recipes/timit/README.md)
+PAUSE_FRAMES = 10  # an optional pause between words lasts 100 ms at least (shorter gaps are closures or transitions)
 FRAME_METHOD = "frame_viterbi"  # with a frame head
 CTC_METHOD = "ctc_viterbi"  # without one
 
 
 def viterbi_spans(frame_log_probs, ids: list[int], min_frames: int = MIN_FRAMES,
-                  block: int | None = None) -> list[tuple[int, int]]:
+                  block: int | None = None, optional=(), optional_min_frames: int = PAUSE_FRAMES
+                  ) -> list[tuple[int, int]]:
     """Frame span [start, end) of each token of `ids` on the best path through (T, C) frame log
     posteriors that visits the tokens in order, each for >= min_frames frames (lowered when T is
-    too short for it); ValueError when T < len(ids).
+    too short for it); ValueError when T is under the number of tokens that cannot be skipped.
+
+    `optional`: positions in `ids` the path may skip (a pause between two words, which HMM aligners
+    such as Kaldi's and MFA's make optional): such a token gets no frames, its span (s, s) empty at
+    the start of the next token, or >= max(min_frames, optional_min_frames) frames. Never the first
+    or the last token, and never two in a row.
 
     Memory is bounded for hour-long files: emissions are gathered one frame at a time, and the
     backpointers are kept for one block of `block` frames (default ~sqrt(T)) at a time: the forward
@@ -40,21 +49,42 @@ def viterbi_spans(frame_log_probs, ids: list[int], min_frames: int = MIN_FRAMES,
     n_tok, n_frames = len(ids), lp.shape[0]
     if not n_tok:
         return []
-    if n_frames < n_tok:
-        raise ValueError(f"{n_frames} frames cannot hold {n_tok} phones")
-    d = max(1, min(min_frames, n_frames // n_tok))
-    cols = np.repeat(np.asarray(ids, dtype=np.int64), d)  # state s emits phone ids[s // d]
+    optional = sorted(set(optional))
+    if optional and (optional[0] < 1 or optional[-1] > n_tok - 2 or np.any(np.diff(optional) == 1)):
+        raise ValueError(f"optional tokens {optional} must lie inside the {n_tok} tokens, never two in a row")
+    n_needed = n_tok - len(optional)
+    if n_frames < n_needed:
+        raise ValueError(f"{n_frames} frames cannot hold {n_needed} phones")
+    d = max(1, min(min_frames, n_frames // n_needed))
+    is_optional = np.zeros(n_tok, dtype=bool)
+    is_optional[optional] = True
+    width = np.where(is_optional, max(d, optional_min_frames), d)  # states of each token
+    token = np.repeat(np.arange(n_tok), width)  # state -> its token
+    cols = np.asarray(ids, dtype=np.int64)[token]  # state s emits phone ids[token[s]]
     n_states = len(cols)
+    last = np.cumsum(width) - 1  # the last state of each token, the one that may repeat
     loop = np.zeros(n_states, dtype=bool)
-    loop[d - 1 :: d] = True  # the last state of each phone may repeat
+    loop[last] = True
+    skip_to = last[[k for k in optional]] + 1  # first state of the token after an optional one ...
+    skip_from = last[[k - 1 for k in optional]]  # ... may follow the last state of the token before it
     block = block or max(64, int(np.sqrt(n_frames)))
 
     def step(score, t):
-        """(scores after frame t, which states came from s - 1) from the scores after frame t - 1."""
+        """(scores after frame t, how each state was entered: 0 stayed, 1 from s - 1, 2 over an
+        optional token) from the scores after frame t - 1. A tie keeps the state (the later boundary),
+        and between entering from s - 1 and skipping, enters from s - 1."""
         stay = np.where(loop, score, -np.inf)
         move = np.concatenate(([-np.inf], score[:-1]))
-        return np.maximum(stay, move) + lp[t, cols], move > stay  # a tie keeps the state (the later boundary)
+        best, how = np.maximum(stay, move), (move > stay).astype(np.int8)
+        if len(skip_to):
+            skip = score[skip_from]
+            over = skip > best[skip_to]
+            best[skip_to[over]], how[skip_to[over]] = skip[over], 2
+        return best + lp[t, cols], how
 
+    back = np.arange(n_states) - 1  # the state before s when it was entered from s - 1 (how 1) ...
+    jump = back.copy()
+    jump[skip_to] = skip_from  # ... or over an optional token (how 2)
     score = np.full(n_states, -np.inf)
     score[0] = lp[0, cols[0]]
     starts = {}  # frame -> scores after it, at every block start
@@ -66,18 +96,18 @@ def viterbi_spans(frame_log_probs, ids: list[int], min_frames: int = MIN_FRAMES,
         raise ValueError("no path through the phones")  # cannot happen with T >= L * d
     state, states = n_states - 1, np.empty(n_frames, dtype=np.int64)
     for first in sorted(starts, reverse=True):  # frames first + 1 .. last of this block
-        last = min(first + block, n_frames - 1)
-        advanced, score = np.zeros((last - first, n_states), dtype=bool), starts[first]
-        for t in range(first + 1, last + 1):
-            score, advanced[t - first - 1] = step(score, t)
-        for t in range(last, first, -1):
+        end = min(first + block, n_frames - 1)
+        how, score = np.zeros((end - first, n_states), dtype=np.int8), starts[first]
+        for t in range(first + 1, end + 1):
+            score, how[t - first - 1] = step(score, t)
+        for t in range(end, first, -1):
             states[t] = state
-            state -= int(advanced[t - first - 1, state])
+            entered = how[t - first - 1, state]
+            state = state if entered == 0 else back[state] if entered == 1 else jump[state]
     states[0] = state
-    phone = states // d
-    starts_ = np.flatnonzero(np.diff(phone, prepend=-1))  # first frame of each phone
-    ends = np.append(starts_[1:], n_frames)
-    return [(int(s), int(e)) for s, e in zip(starts_, ends)]
+    path = token[states]  # the token of each frame, non-decreasing
+    tokens = np.arange(n_tok)
+    return list(zip(np.searchsorted(path, tokens, "left").tolist(), np.searchsorted(path, tokens, "right").tolist()))
 
 
 def frame_head_segments(spans: list[tuple[int, int]], phones: list[str], hop_s: float,
