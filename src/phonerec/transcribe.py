@@ -223,16 +223,22 @@ class Transcriber:
         lp, frames = self.posteriors(wave)
         return self.segments(lp, frames, self.tokenizer.align_ids(phones), phones, len(wave) / self.sample_rate)[0]
 
-    def segments(self, lp, frames, ids: list[int], phones: list[str], duration: float) -> tuple[list, list[float]]:
+    def segments(self, lp, frames, ids: list[int], phones: list[str], duration: float,
+                 optional=()) -> tuple[list, list[float]]:
         """(segments, confidence per phone): Viterbi on the frame head's 10 ms posteriors when the model
-        has one, else CTC forced alignment; confidence = the phone's highest posterior over its frames."""
+        has one, else CTC forced alignment; confidence = the phone's highest posterior over its frames.
+        `optional`: positions the frame-head Viterbi may skip (viterbi_spans), their segments then
+        empty (start == end) with confidence 0; the CTC path has no optional tokens."""
         if frames is not None:
-            post, spans = frames, viterbi_spans(frames, ids)
+            post, spans = frames, viterbi_spans(frames, ids, optional=optional)
             segments = frame_head_segments(spans, phones, self.hop_s, duration)
+        elif optional:
+            raise ValueError("optional phones need a frame head")
         else:
             post, spans = lp, align(lp, ids)
             segments = ctc_segments(spans, phones, self.frame_s, duration)
-        return segments, [round(float(math.exp(post[s:e, i].max())), 4) for (s, e), i in zip(spans, ids)]
+        return segments, [round(float(math.exp(post[s:e, i].max())), 4) if e > s else 0.0
+                          for (s, e), i in zip(spans, ids)]
 
 
 def pause_cuts(feats: torch.Tensor, multiple: int, limit: int | None = None,
