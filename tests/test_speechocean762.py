@@ -29,7 +29,7 @@ SENTENCES = ["WE CALL IT", "A BEAR"]
 # Word phones as in resource/text-phone: stress digits and _B/_I/_E/_S position marks.
 WORD_PHONES = {"WE": "W_B IY0_E", "CALL": "K_B AO1_I L_E", "IT": "IH2_B T_E", "A": "AH0_S", "BEAR": "B_B EH0_I R_E"}
 TIMIT_PHN = {"WE CALL IT": "h# w iy kcl k ao l ih tcl t h#", "A BEAR": "h# ah bcl b eh r h#"}
-KEYS = {"wav", "duration", "spk_id", "phn", "wrd"}
+KEYS = {"wav", "duration", "spk_id", "phn", "wrd", "word_starts"}
 
 
 def utts_of(spk):
@@ -94,7 +94,9 @@ def test_splits_rows_and_phones(pristine):
             assert Path(row["wav"]).is_absolute() and row["duration"] == pytest.approx(0.1)
     row = manifests["test"]["0501_005010001"]
     assert row["phn"] == TIMIT_PHN["WE CALL IT"] and row["wrd"] == "we call it"
+    assert row["word_starts"] == "1 3 7"  # w, kcl, ih: where relabelling may put a pause
     assert manifests["train"]["0101_001010002"]["phn"] == TIMIT_PHN["A BEAR"]
+    assert manifests["train"]["0101_001010002"]["word_starts"] == "1 2"
 
 
 def test_cmu_phones_map_to_timit():

@@ -2,6 +2,8 @@
 
 `{"<spk>_<utt>": {"wav": abs path, "duration": s, "spk_id": str, "phn": "h# sh ix ...",
 "wrd": "...", "ground_truth_phn_ends": "end sample of each phone"}}` with raw 61-phone labels.
+A corpus without phone times may add "word_starts": the index in "phn" of each word's first phone,
+so that relabelling can put an optional pause between words (experiment.relabel).
 """
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ phones are all TIMIT symbols, and each stop and affricate gets the closure TIMIT
 its release (`b` -> `bcl b`, `t` -> `tcl t`, `ch` -> `tcl ch`, `jh` -> `dcl jh`; `STOP_CLOSURES`), so
 a model trained here has learned the closure a TIMIT phone sequence asks it to align. (The stress
 digits are not used: the corpus marks most vowels 0, stressed or not: `W IY0` for "we".) Each
-utterance's words are joined in word order and framed by h#, as TIMIT's .PHN files are.
+utterance's words are joined in word order and framed by h#, as TIMIT's .PHN files are; the row's
+"word_starts" keeps where each word begins, for the optional pauses of relabelling.
 """
 from __future__ import annotations
 
@@ -173,8 +174,9 @@ def _scan_split(root: Path, name: str, text_phone: dict, tp_problems: dict) -> d
         if not spk or "_" in spk:  # "_" would break speaker_of(), which splits the utt id on it
             issues.append(f"{folder}/utt2spk: utterance {utt} has "
                           + (f"speaker {spk!r} with '_'" if spk else "no speaker"))
-        phones, words = ["h#"], text.get(utt, "").split()
+        phones, words, word_starts = ["h#"], text.get(utt, "").split(), []
         for i, word in enumerate(words):
+            word_starts.append(len(phones))
             lineno, entry = text_phone.get(utt, {}).get(i, (None, ""))
             where = f"{tp_file}:{lineno}" if lineno else str(tp_file)
             if not entry.split():
@@ -194,7 +196,8 @@ def _scan_split(root: Path, name: str, text_phone: dict, tp_problems: dict) -> d
             frames, problem = _audio_frames(wav)
             issues += [problem] if problem else []
             row = {"wav": str(wav.resolve()), "duration": frames / SAMPLE_RATE, "spk_id": spk,
-                   "phn": " ".join(phones + ["h#"]), "wrd": " ".join(words).lower()}
+                   "phn": " ".join(phones + ["h#"]), "wrd": " ".join(words).lower(),
+                   "word_starts": " ".join(map(str, word_starts))}
         out[f"{spk}_{utt}" if spk else utt] = (spk, utt, None if issues else row, "; ".join(issues))
     return out
 

@@ -82,13 +82,14 @@ def frame_scores(model: torch.nn.Module, feats: list[torch.Tensor], prior: torch
 
 def viterbi_training(feats: list[torch.Tensor], ids: list[list[int]], labels: list[torch.Tensor], n_classes: int, *,
                      iterations: int = 8, epochs: int = 1, min_steps: int = MIN_STEPS, max_frames: int = 4000,
-                     seed: int = 0, min_frames: int = MIN_FRAMES,
+                     seed: int = 0, min_frames: int = MIN_FRAMES, optional: list | None = None,
                      on_iteration=None) -> tuple[list, list[dict]]:
     """Refine frame labels by `iterations` rounds of train-then-realign.
 
     feats: per utterance (T, F) normalised features; ids: its phone ids in order (every one must get
-    >= 1 frame: T >= len(ids)); labels: its (T,) start labels. The classifier keeps its weights from one
-    iteration to the next (each trains `epochs` more epochs, or `min_steps` steps if that is more). `on_iteration(k, spans)` is called after each
+    >= 1 frame: T >= len(ids)); labels: its (T,) start labels; optional: per utterance the positions in
+    its ids that Viterbi may skip (pauses between words, viterbi_spans), their spans then empty. The
+    classifier keeps its weights from one iteration to the next (each trains `epochs` more epochs, or `min_steps` steps if that is more). `on_iteration(k, spans)` is called after each
     realignment (e.g. to measure the labels against reference times).
     Returns (per utterance the [start, end) frame span of each phone after the last iteration,
     per iteration {iteration, train_loss, changed_frames_pct, seconds})."""
@@ -99,7 +100,8 @@ def viterbi_training(feats: list[torch.Tensor], ids: list[list[int]], labels: li
         t0 = time.time()
         loss = fit_classifier(model, feats, labels, epochs, max_frames, seed + k, min_steps=min_steps)
         scores = frame_scores(model, feats, log_priors(labels, n_classes), max_frames)
-        spans = [viterbi_spans(s, i, min_frames) for s, i in zip(scores, ids)]
+        optional = optional or [()] * len(ids)
+        spans = [viterbi_spans(s, i, min_frames, optional=o) for s, i, o in zip(scores, ids, optional)]
         new = [spans_to_labels(sp, i) for sp, i in zip(spans, ids)]
         changed = sum(int((a != b).sum()) for a, b in zip(labels, new)) / max(sum(len(x) for x in new), 1)
         labels = new

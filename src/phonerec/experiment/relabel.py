@@ -6,7 +6,9 @@ realignment loop of HMM training: the model's own posteriors give the first alig
 `refine_iterations` rounds of Viterbi training with a narrow-window frame classifier (realign) move
 the boundaries to where the sound changes. With `reference` (a manifest with true phone times of
 the same utterances, e.g. the synthetic corpus's) each step's labels are measured against it; the
-reference is never used for the labels.
+reference is never used for the labels. A corpus whose rows say where each word starts
+("word_starts": speechocean762) gets an optional pause between words in the realignment, so that a
+pause the transcription does not mark becomes a `pau` instead of stretching a phone.
 
 The relabelled data folder holds manifests/ (train with the aligned ends, dev and test as they
 were, so their boundary figures are never measured against labels the model made) and a link to
@@ -30,6 +32,8 @@ from phonerec.phones import fold
 from phonerec.segments import reference_segments
 
 log = logging.getLogger(__name__)
+
+PAUSE = "pau"  # TIMIT's pause label (48 and 39 phones: sil), written where a relabelling finds one
 
 
 def phone_ends(segments: list, phones: list[str], n_phones: int, sample_rate: int, n_samples: int) -> list[int]:
@@ -93,40 +97,97 @@ def align_manifest(exp_dir, data_dir, split: str = "train", device=None, refine_
     if refine_iterations:
         rows, info["refine"] = refine(rows, dataset, tokenizer, n_phones, refine_iterations, hop_s, sr,
                                       lambda k, r: steps.append((f"realign {k}", r)) if reference else None)
+        info["pauses"] = pause_counts(rows, sr)
+        if info["pauses"]["slots"]:
+            log.info("%s: %d of %d optional pauses between words kept, %.1f s in all", split, info["pauses"]["kept"],
+                     info["pauses"]["slots"], info["pauses"]["seconds"])
     info["label_accuracy"] = [{"step": name, **label_accuracy(r, reference, n_phones)}
                               for name, r in steps] if reference else []
     return rows, info
+
+
+def pause_slots(row: dict, n_phones: int) -> tuple[list[str], list[int], list[int]]:
+    """(the row's phones with a PAUSE slot between every two words, the slots' indices, each word's
+    first phone's index among them): words from
+    the row's "word_starts" (none: no slots); no slot next to a phone that folds to silence as a
+    pause does (a closure in the 39 set: it would merge with it). A pause a previous relabelling kept
+    before a word is that word's slot, so relabelling its output gives the same slots."""
+    phones = row["phn"].split()
+    first, *starts = [int(i) for i in row.get("word_starts", "").split()] or [None]
+    silent = fold([PAUSE], n_phones)
+    out, slots, word_starts = [], [], []
+    for i, p in enumerate(phones):
+        if p == PAUSE and i + 1 in starts:
+            continue
+        if i in starts and silent not in (fold([p], n_phones), fold(out[-1:], n_phones)):
+            slots.append(len(out))
+            out.append(PAUSE)
+        if i == first or i in starts:
+            word_starts.append(len(out))
+        out.append(p)
+    return out, slots, word_starts
+
+
+def pause_counts(rows: dict, sample_rate: int) -> dict:
+    """{slots: pauses between words that relabelling could put, kept: how many it put, seconds: their time}."""
+    slots = kept = samples = 0
+    for row in rows.values():
+        if "word_starts" not in row:
+            continue
+        phones, ends = row["phn"].split(), [int(e) for e in row["ground_truth_phn_ends"].split()]
+        slots += len(row["word_starts"].split()) - 1
+        for i in [int(w) - 1 for w in row["word_starts"].split()[1:]]:
+            if phones[i] == PAUSE:
+                kept, samples = kept + 1, samples + ends[i] - ends[i - 1]
+    return {"slots": slots, "kept": kept, "seconds": round(samples / sample_rate, 1)}
 
 
 def refine(rows: dict, dataset, tokenizer, n_phones: int, iterations: int, hop_s: float, sample_rate: int,
            on_iteration=None) -> tuple[dict, list[dict]]:
     """`rows` with their phone ends moved by Viterbi training (realign.viterbi_training) on `dataset`'s
     normalised features, and its history; utterances with fewer frames than phones keep theirs.
-    `on_iteration(k, rows)` gets the rows after each iteration."""
+    A row with "word_starts" gets an optional pause between every two words (pause_slots): kept as a
+    `pau` of >= PAUSE_FRAMES frames where the classifier hears silence there, dropped elsewhere; its
+    "phn" and "word_starts" are rewritten to match. `on_iteration(k, rows)` gets the rows after each
+    iteration."""
     hop = int(round(sample_rate * hop_s))
-    feats, ids, labels, utts = [], [], [], []
+    feats, ids, labels, optional, slotted = [], [], [], [], {}
     for utt, offset, n in zip(dataset.utt_ids, dataset.offsets, dataset.lengths):
         if utt not in rows:
             continue
-        folded = fold(rows[utt]["phn"].split(), n_phones)
-        if n < len(folded):
+        phones, slots, word_starts = pause_slots(rows[utt], n_phones)
+        folded = fold(phones, n_phones)
+        opt = [len(fold(phones[: i + 1], n_phones)) - 1 for i in slots]  # the slots' folded positions
+        if n < len(folded) - len(opt):
             continue
         feats.append(dataset.feats[offset : offset + n])
         ids.append(tokenizer.encode(folded))
         labels.append(frame_labels(rows[utt], n, hop, tokenizer, n_phones))
-        utts.append(utt)
+        optional.append(opt)
+        slotted[utt] = (phones, slots, word_starts, folded, opt)
 
     def rows_from(spans) -> dict:
         out = dict(rows)
-        for utt, sp in zip(utts, spans):
-            row, phones = rows[utt], rows[utt]["phn"].split()
+        for (utt, (phones, slots, word_starts, folded, opt)), sp in zip(slotted.items(), spans):
+            skipped = {k for k in opt if sp[k][0] == sp[k][1]}
+            skipped_raw = {i for i, k in zip(slots, opt) if k in skipped}
+            position = {}  # index in phones -> index in kept
+            for i in range(len(phones)):
+                if i not in skipped_raw:
+                    position[i] = len(position)
+            kept = [phones[i] for i in position]
+            keep = [k for k in range(len(folded)) if k not in skipped]
+            row = rows[utt]
             n_samples = int(round(row["duration"] * sample_rate))
-            segs = frame_head_segments(sp, fold(phones, n_phones), hop_s, row["duration"])
-            ends = phone_ends(segs, phones, n_phones, sample_rate, n_samples)
-            out[utt] = {**row, "ground_truth_phn_ends": " ".join(map(str, ends))}
+            segs = frame_head_segments([sp[k] for k in keep], [folded[k] for k in keep], hop_s, row["duration"])
+            ends = phone_ends(segs, kept, n_phones, sample_rate, n_samples)
+            new = {**row, "phn": " ".join(kept), "ground_truth_phn_ends": " ".join(map(str, ends))}
+            if word_starts:
+                new["word_starts"] = " ".join(str(position[i]) for i in word_starts)
+            out[utt] = new
         return out
 
-    spans, history = viterbi_training(feats, ids, labels, len(tokenizer), iterations=iterations,
+    spans, history = viterbi_training(feats, ids, labels, len(tokenizer), iterations=iterations, optional=optional,
                                       on_iteration=on_iteration and (lambda k, sp: on_iteration(k, rows_from(sp))))
     return rows_from(spans), history
 
