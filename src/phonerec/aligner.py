@@ -147,13 +147,13 @@ def aligned_transcript(tr: Transcriber, lp, frames, n_samples: int, name: str, t
     duration = n_samples / tr.sample_rate
     phones, index, pauses = target.phones, target.index, target.pauses
     if frames is None and pauses:  # CTC alignment has no optional phones: the words only
-        keep = [k for k in range(len(phones)) if k not in set(pauses)]
+        keep = [k for k in range(len(phones)) if k not in pauses]
         phones, index, pauses = [phones[k] for k in keep], [index[k] for k in keep], []
     try:
         segments, confidence = tr.segments(lp, frames, tr.tokenizer.align_ids(phones), phones, duration, pauses)
     except ValueError as e:
         raise TranscribeError(f"{name}: cannot align {len(phones) - len(pauses)} phones ({e})") from None
-    keep = [k for k, (s, e, _) in enumerate(segments) if k not in set(pauses) or e > s]  # skipped pauses go
+    keep = [k for k, (s, e, _) in enumerate(segments) if e > s or k not in pauses]  # skipped pauses go
     phones, segments, confidence = [phones[k] for k in keep], [segments[k] for k in keep], [confidence[k] for k in keep]
     t = Transcript(name, phones, duration, tr.sample_rate, segments, confidence)
     if target.words is not None:

@@ -65,8 +65,8 @@ def viterbi_spans(frame_log_probs, ids: list[int], min_frames: int = MIN_FRAMES,
     last = np.cumsum(width) - 1  # the last state of each token, the one that may repeat
     loop = np.zeros(n_states, dtype=bool)
     loop[last] = True
-    skip_to = last[[k for k in optional]] + 1  # first state of the token after an optional one ...
-    skip_from = last[[k - 1 for k in optional]]  # ... may follow the last state of the token before it
+    skip_to = last[np.asarray(optional, dtype=np.int64)] + 1  # first state of the token after an optional one ...
+    skip_from = skip_to - width[optional] - 1  # ... may follow the last state of the token before it
     block = block or max(64, int(np.sqrt(n_frames)))
 
     def step(score, t):

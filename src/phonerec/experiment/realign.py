@@ -94,13 +94,13 @@ def viterbi_training(feats: list[torch.Tensor], ids: list[list[int]], labels: li
     Returns (per utterance the [start, end) frame span of each phone after the last iteration,
     per iteration {iteration, train_loss, changed_frames_pct, seconds})."""
     torch.manual_seed(seed)
+    optional = optional or [()] * len(ids)
     model = LocalFrameClassifier(feats[0].shape[1], n_classes)
     spans, history = None, []
     for k in range(1, iterations + 1):
         t0 = time.time()
         loss = fit_classifier(model, feats, labels, epochs, max_frames, seed + k, min_steps=min_steps)
         scores = frame_scores(model, feats, log_priors(labels, n_classes), max_frames)
-        optional = optional or [()] * len(ids)
         spans = [viterbi_spans(s, i, min_frames, optional=o) for s, i, o in zip(scores, ids, optional)]
         new = [spans_to_labels(sp, i) for sp, i in zip(spans, ids)]
         changed = sum(int((a != b).sum()) for a, b in zip(labels, new)) / max(sum(len(x) for x in new), 1)

@@ -108,8 +108,7 @@ def align_manifest(exp_dir, data_dir, split: str = "train", device=None, refine_
 
 def pause_slots(row: dict, n_phones: int) -> tuple[list[str], list[int], list[int]]:
     """(the row's phones with a PAUSE slot between every two words, the slots' indices, each word's
-    first phone's index among them): words from
-    the row's "word_starts" (none: no slots); no slot next to a phone that folds to silence as a
+    first phone's index among them): words from the row's "word_starts" (none: no slots); no slot next to a phone that folds to silence as a
     pause does (a closure in the 39 set: it would merge with it). A pause a previous relabelling kept
     before a word is that word's slot, so relabelling its output gives the same slots."""
     phones = row["phn"].split()
