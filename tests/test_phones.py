@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from phonerec.phones import FOLD_39, FOLD_48, PHONES_39, PHONES_48, PHONES_61, PhoneTokenizer, fold, stand_ins
+from phonerec.experiment.relabel import pause_slots
+from phonerec.phones import (FOLD_39, FOLD_48, PHONES_39, PHONES_48, PHONES_61, PhoneTokenizer, fold, stand_ins,
+                             with_pause_slots)
 
 
 def test_phone_set_sizes():
@@ -76,3 +78,25 @@ def test_an_untrained_phone_is_aligned_where_its_stand_in_is_heard():
     assert [p for *_, p in segs] == phones  # reported under its own name
     plain = align_frames(lp, tok.encode(phones), phones, 0.01, 0.30)
     assert round(plain[1][1] - plain[1][0], 2) == 0.02  # without the stand-in: the minimum 20 ms anywhere
+
+
+def test_pause_slots_between_words_never_next_to_a_silence():
+    # words: (h#) [dh ah] [k ae t] [s] (h#); kcl folds to sil in the 39 set, to cl in the 48 set
+    phones = ["h#", "dh", "ah", "kcl", "k", "ae", "t", "s", "h#"]
+    word = [None, 0, 0, 1, 1, 1, 1, 2, None]
+    out, out_word, slots = with_pause_slots(phones, word, 48)
+    assert out == ["h#", "dh", "ah", "pau", "kcl", "k", "ae", "t", "pau", "s", "h#"]
+    assert slots == [3, 8] and [out_word[k] for k in slots] == [None, None]
+    assert [w for w in out_word if w is not None] == [0, 0, 1, 1, 1, 1, 2]
+    out39, _, slots39 = with_pause_slots(fold(phones, 39), word, 39, "sil")
+    assert slots39 == [7] and out39[7] == "sil"  # none before kcl: it is silence in the 39 set
+
+
+def test_relabel_pause_slots_reoffer_a_kept_pause():
+    row = {"phn": "h# dh ah k ae t s h#", "word_starts": "1 3 6"}
+    phones, slots, starts = pause_slots(row, 39)
+    assert phones == ["h#", "dh", "ah", "pau", "k", "ae", "t", "pau", "s", "h#"]
+    assert slots == [3, 7] and starts == [1, 4, 8]
+    kept = {"phn": "h# dh ah pau k ae t s h#", "word_starts": "1 4 7"}  # a relabelling kept the first pause
+    assert pause_slots(kept, 39) == (phones, slots, starts)
+    assert pause_slots({"phn": "h# dh ah h#"}, 39) == (["h#", "dh", "ah", "h#"], [], [])

@@ -27,7 +27,7 @@ from phonerec.corpora.lexicon import (
     read_prompt,
     text_words,
 )
-from phonerec.phones import fold
+from phonerec.phones import PAUSE, fold, with_pause_slots
 from phonerec.transcribe import TranscribeError, Transcriber, Transcript
 
 
@@ -106,22 +106,6 @@ class Target:
     pauses: list[int] = field(default_factory=list)  # positions of the optional pauses between words
 
 
-def with_pause_slots(phones: list[str], index: list, n_phones: int) -> tuple[list[str], list, list[int]]:
-    """(phones with an optional pause slot between every two words, their word index, the slots'
-    positions): the slot is the set's silence, index None; none next to a silence already there
-    (a closure in the 39 set)."""
-    pause = fold(["pau"], n_phones)[0]
-    out, out_index, slots = [], [], []
-    for k, (p, i) in enumerate(zip(phones, index)):
-        if k and i is not None and index[k - 1] is not None and i != index[k - 1] and pause not in (p, phones[k - 1]):
-            slots.append(len(out))
-            out.append(pause)
-            out_index.append(None)
-        out.append(p)
-        out_index.append(i)
-    return out, out_index, slots
-
-
 def alignment_target(tr: Transcriber, audio: Path | None, phones=None, text=None, lexicon=None) -> Target:
     """The phones (or words) to align: `phones` a phones file or a list of symbols; `text` a text
     file or the words themselves; `lexicon` a file, a {word: phones} dict or None (TIMITDIC.TXT
@@ -129,7 +113,7 @@ def alignment_target(tr: Transcriber, audio: Path | None, phones=None, text=None
     n = len(tr.tokenizer.phones)
     if text is not None:
         phones, index, words = text_phones(text, audio, lexicon, n)
-        phones, index, pauses = with_pause_slots(phones, index, n)
+        phones, index, pauses = with_pause_slots(phones, index, n, fold([PAUSE], n)[0])
         return Target(phones, index, words, pauses)
     if isinstance(phones, (str, Path)):
         return Target(read_phone_list(phones, n))

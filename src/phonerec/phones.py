@@ -65,6 +65,27 @@ def fold(phones: list[str], target: int) -> list[str]:
     return out
 
 
+PAUSE = "pau"  # TIMIT's pause label (48 and 39 phones: sil)
+
+
+def with_pause_slots(phones: list[str], word: list, n_phones: int, pause: str = PAUSE) -> tuple[list[str], list, list[int]]:
+    """(`phones` with a `pause` slot between every two words, each one's word (None for a slot), the
+    slots' positions): where an aligner may put a pause the transcript does not show. `word` is each
+    phone's word (None: none, e.g. a silence); no slot next to a phone that folds to the set's silence
+    (a closure in the 39 set), as the pause would merge with it."""
+    silence = fold([PAUSE], n_phones)
+    out, out_word, slots = [], [], []
+    for k, (p, w) in enumerate(zip(phones, word)):
+        if (k and w is not None and word[k - 1] is not None and w != word[k - 1]
+                and silence not in (fold([p], n_phones), fold([phones[k - 1]], n_phones))):
+            slots.append(len(out))
+            out.append(pause)
+            out_word.append(None)
+        out.append(p)
+        out_word.append(w)
+    return out, out_word, slots
+
+
 # A flap has no 39-phone partner to stand in for it (stand_ins); the nearest sound is the voiced stop.
 NEAREST = {"dx": "d"}
 

@@ -28,12 +28,10 @@ from phonerec.experiment.decode import compute_posteriors
 from phonerec.experiment.realign import viterbi_training
 from phonerec.experiment.train import load_model, load_split
 from phonerec.fileio import write_json
-from phonerec.phones import fold
+from phonerec.phones import PAUSE, fold, with_pause_slots
 from phonerec.segments import reference_segments
 
 log = logging.getLogger(__name__)
-
-PAUSE = "pau"  # TIMIT's pause label (48 and 39 phones: sil), written where a relabelling finds one
 
 
 def phone_ends(segments: list, phones: list[str], n_phones: int, sample_rate: int, n_samples: int) -> list[int]:
@@ -107,24 +105,19 @@ def align_manifest(exp_dir, data_dir, split: str = "train", device=None, refine_
 
 
 def pause_slots(row: dict, n_phones: int) -> tuple[list[str], list[int], list[int]]:
-    """(the row's phones with a PAUSE slot between every two words, the slots' indices, each word's
-    first phone's index among them): words from the row's "word_starts" (none: no slots); no slot next to a phone that folds to silence as a
-    pause does (a closure in the 39 set: it would merge with it). A pause a previous relabelling kept
-    before a word is that word's slot, so relabelling its output gives the same slots."""
+    """(the row's phones with a PAUSE slot between every two words (phones.with_pause_slots), the
+    slots' indices, each word's first phone's index among them): words from the row's "word_starts"
+    (none: no slots). A pause a previous relabelling kept before a word is that word's slot, so
+    relabelling its output gives the same slots."""
     phones = row["phn"].split()
-    first, *starts = [int(i) for i in row.get("word_starts", "").split()] or [None]
-    silent = fold([PAUSE], n_phones)
-    out, slots, word_starts = [], [], []
-    for i, p in enumerate(phones):
-        if p == PAUSE and i + 1 in starts:
-            continue
-        if i in starts and silent not in (fold([p], n_phones), fold(out[-1:], n_phones)):
-            slots.append(len(out))
-            out.append(PAUSE)
-        if i == first or i in starts:
-            word_starts.append(len(out))
-        out.append(p)
-    return out, slots, word_starts
+    starts = [int(i) for i in row.get("word_starts", "").split()]
+    if not starts:
+        return phones, [], []
+    word = [None] * starts[0] + [j for j, (a, b) in enumerate(zip(starts, starts[1:] + [len(phones)]))
+                                 for _ in range(a, b)]
+    keep = [i for i, p in enumerate(phones) if not (p == PAUSE and i + 1 in starts[1:])]
+    out, out_word, slots = with_pause_slots([phones[i] for i in keep], [word[i] for i in keep], n_phones)
+    return out, slots, [out_word.index(j) for j in range(len(starts))]
 
 
 def pause_counts(rows: dict, sample_rate: int) -> dict:
