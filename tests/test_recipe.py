@@ -269,3 +269,13 @@ def test_changed_config_retrains_and_resume_refuses_another_config(recipe_run, t
     refused = run(config, "--resume", "true")
     assert refused.returncode != 0
     assert "cannot resume" in refused.stderr and "train.lr 0.002 -> 0.003" in refused.stderr, refused.stderr
+
+
+@pytest.mark.parametrize("recipe", ["timit", "speechocean762"])
+def test_help_prints_the_header_from_any_folder(recipe):
+    script = REPO / "recipes" / recipe / "run.sh"
+    out = subprocess.run(["bash", str(script.relative_to(REPO)), "--help"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    header = [line for line in script.read_text().splitlines()[1:] if line.startswith("#")]
+    assert out.stdout.splitlines() == header[: len(out.stdout.splitlines())] and len(out.stdout.splitlines()) >= 5
+    assert "set -euo" not in out.stdout and "Paths are relative" in out.stdout

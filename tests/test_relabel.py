@@ -115,6 +115,8 @@ def test_speechocean_recipe_trains_round0_relabels_and_trains_the_frame_head(tmp
         == {"utterance"}  # the config's normalisation reaches both rounds (a warm start across two is refused)
     per = json.loads((exp / "decode_test" / "per.json").read_text())
     assert per["n_utts"] == 4 and per["utterances"]["expected"] is None
+    decoded = json.loads((exp / "decode_test" / "decode.json").read_text())
+    assert (decoded["method"], decoded["tuned_on"]) == ("beam", "dev")  # this recipe's default decoding
     segments = json.loads((exp / "decode_test" / "segments.json").read_text())
     assert segments["method"] == "frame_viterbi"  # the final model has the head and decode uses it
     assert not (exp / "decode_test" / "alignment.json").exists()  # no hand labels: no boundary figures

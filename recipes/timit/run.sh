@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
   parse_common_option "$1" "${2-}" || case "$1" in
     --timit) timit=$2 ;; --dev-spk) dev_spk=$2 ;; --test-spk) test_spk=$2 ;; --test-set) test_set=$2 ;;
     --skip-bad) skip_bad=$2 ;; --allow-incomplete-test) allow_incomplete_test=$2 ;; --synth-seed) synth_seed=$2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$(basename "$0")"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
   esac
   shift 2
