@@ -18,7 +18,7 @@ dev_spk=""                     # dev speaker list; empty: the corpus module's ru
 skip_bad=false                 # leave out bad TRAIN utterances (listed in data/manifests/skipped.txt)
 allow_incomplete_test=false    # also leave out bad dev/test utterances (counted in per.json); else an error
 round0_epochs=4                # CTC-only model that makes the first frame labels
-decode=beam                    # 1.2 points better than greedy on test for ~4 min (README)
+decode=beam                    # test 1.2 points below greedy for ~3.5 more minutes (README)
 
 while [ $# -gt 0 ]; do
   parse_common_option "$1" "${2-}" || case "$1" in
