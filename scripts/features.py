@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Stage features: data/manifests/<split>.json -> data/fbank/<split>.pt + cmvn.json (train only).
+"""Stage features: data/manifests/<split>.json -> data/fbank/<split>.{pt,f16,json} + cmvn.json (train only).
 
 The code is phonerec.commands.features, also installed as `phonerec features`."""
 from phonerec.commands.cli import run

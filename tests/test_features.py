@@ -6,6 +6,8 @@ import soundfile as sf
 import torch
 
 from phonerec.config import FeatureConfig, SpecAugmentConfig
+from phonerec.features import fbank as fbank_module
+from phonerec.features.audio import load_audio
 from phonerec.features.augment import SpecAugment
 from phonerec.features.fbank import (
     Fbank,
@@ -33,16 +35,38 @@ def manifest(tmp_path):
 
 def test_fbank_frames_and_cache_round_trip(manifest, tmp_path):
     cfg = FeatureConfig()
-    cache = extract(manifest, cfg)
+    cache = extract(manifest, cfg, out=tmp_path / "fbank" / "train.pt")
     assert cache.utt_ids == ["u0", "u1"]
     assert cache.lengths.tolist() == [1 + 16000 // 160, 1 + 8000 // 160]  # centred 10 ms frames
-    assert cache.feats.shape == (cache.lengths.sum().item(), 80) and cache.feats.dtype == torch.float16
-    cache.save(tmp_path / "c.pt")
-    back = FeatureCache.load(tmp_path / "c.pt")
-    assert back.utt_ids == cache.utt_ids and torch.equal(back.feats, cache.feats)
+    assert cache.n_frames == cache.lengths.sum().item() and cache.dim == 80
+    x = cache.utterance(1)
+    assert x.shape == (cache.lengths[1], 80) and x.dtype == torch.float16
+    back = FeatureCache.load(tmp_path / "fbank" / "train.pt")
+    assert back.utt_ids == cache.utt_ids and torch.equal(back.utterance(1), x)
     check_compatible(back, cfg, "c.pt")
     with pytest.raises(FeatureError, match="n_mels"):
         check_compatible(back, FeatureConfig(n_mels=40), "c.pt")
+
+
+def test_the_cache_holds_the_frames_of_the_old_in_memory_extraction_bit_for_bit(timit_tree, tmp_path):
+    """Catches any change of the numbers by the disk cache: every utterance's frames, speed copies
+    included, are exactly what the single-file cache held, Fbank(resampled audio).to(float16)."""
+    wavs = sorted(timit_tree.glob("TRAIN/DR1/*/S*.WAV"))[:6]
+    assert len(wavs) == 6
+    manifest = {f"{w.parent.name}_{w.stem}": {"wav": str(w), "duration": 1.0, "spk_id": "x", "phn": "h#"} for w in wavs}
+    cfg, speeds = FeatureConfig(), [0.9, 1.0, 1.1]
+    cache = extract(manifest, cfg, speeds, out=tmp_path / "train.pt")
+    fbank, back, i = Fbank(cfg), FeatureCache.load(tmp_path / "train.pt"), 0
+    for utt_id, row in manifest.items():
+        wave = load_audio(row["wav"], 16000)
+        for s in speeds:
+            w = wave if s == 1.0 else fbank_module.dsp.resample(wave, round(16000 * s), 16000)
+            with torch.no_grad():
+                old = fbank(w).to(torch.float16)  # what extract appended to the one in-memory tensor
+            assert cache.utt_ids[i] == (utt_id if s == 1.0 else f"{utt_id}-sp{s:g}")
+            assert torch.equal(back.utterance(i), old), cache.utt_ids[i]
+            i += 1
+    assert i == len(cache.utt_ids)
 
 
 def _mel_centres(cfg: FeatureConfig) -> np.ndarray:
@@ -82,28 +106,51 @@ def test_tone_onset_is_at_the_frame_it_starts_in():
     assert x[27:-2].max() - x[27:-2].min() < 0.5
 
 
-def test_speed_perturbation_lengths(manifest):
-    cache = extract(manifest, FeatureConfig(), speeds=[0.9, 1.0, 1.1])
+def test_speed_perturbation_lengths(manifest, tmp_path):
+    cache = extract(manifest, FeatureConfig(), speeds=[0.9, 1.0, 1.1], out=tmp_path / "train.pt")
     assert cache.utt_ids[:3] == ["u0-sp0.9", "u0", "u0-sp1.1"]
     n = 16000
     assert cache.lengths[:3].tolist() == [1 + math.ceil(n / 0.9) // 160, 1 + n // 160, 1 + math.ceil(n / 1.1) // 160]
 
 
-def test_speed_factor_is_the_nearest_sample_rate(manifest, monkeypatch):
+def test_speed_factor_is_the_nearest_sample_rate(manifest, monkeypatch, tmp_path):
     """16000 x 1.15 is 18399.999... in floating point: truncating it played 1.15 as a 18399 Hz copy."""
-    from phonerec.features import fbank as fbank_module
     rates, real = [], fbank_module.dsp.resample
     monkeypatch.setattr(fbank_module.dsp, "resample", lambda w, a, b: rates.append((a, b)) or real(w, a, b))
-    extract({"u0": manifest["u0"]}, FeatureConfig(), speeds=[0.9, 1.1, 1.15, 0.95])
+    extract({"u0": manifest["u0"]}, FeatureConfig(), speeds=[0.9, 1.1, 1.15, 0.95], out=tmp_path / "train.pt")
     assert rates == [(14400, 16000), (17600, 16000), (18400, 16000), (15200, 16000)]
 
 
-def test_cmvn_normalises_to_zero_mean_unit_variance(manifest):
-    cache = extract(manifest, FeatureConfig())
+def test_cmvn_normalises_to_zero_mean_unit_variance(manifest, tmp_path):
+    cache = extract(manifest, FeatureConfig(), out=tmp_path / "train.pt")
     cmvn = compute_cmvn(cache)
-    x = normalize(cache.feats, cmvn)
+    x = normalize(torch.cat(list(cache.chunks())), cmvn)
     assert torch.allclose(x.mean(0), torch.zeros(80), atol=1e-2)
     assert torch.allclose(x.std(0, unbiased=False), torch.ones(80), atol=1e-2)
+
+
+def test_cmvn_streams_in_blocks_and_gives_the_whole_corpus_figures(monkeypatch):
+    """compute_cmvn never asks the cache for more than one block of frames, and its merged block
+    statistics are those of all frames at once: exactly with one block (what the single-file cache
+    computed), to float64 rounding with many (catches a wrong merge: a plain average of block means
+    or variances is off by far more)."""
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([50, 300, 7, 1000, 121])
+    feats = (torch.randn(int(lengths.sum()), 6, generator=g) * torch.arange(1, 7) - 3
+             + torch.linspace(-2, 5, int(lengths.sum()))[:, None]).half()  # a drifting mean: blocks differ
+    cache = FeatureCache([f"u{i}" for i in range(5)], lengths, feats, {})
+    x = feats.double()
+    whole_mean, whole_std = x.mean(0), x.var(0, unbiased=False).clamp_min(1e-8).sqrt()
+    one = compute_cmvn(cache)
+    assert one["mean"] == whole_mean.tolist() and one["std"] == whole_std.tolist() and one["n_frames"] == 1478
+    asked = []
+    real = cache.frames
+    monkeypatch.setattr(cache, "frames", lambda start, n: asked.append(n) or real(start, n))
+    blocks = compute_cmvn(cache, chunk_frames=100)
+    assert max(asked) == 100 and sum(asked) == 1478
+    assert torch.allclose(torch.tensor(blocks["mean"], dtype=torch.float64), whole_mean, rtol=1e-12, atol=0)
+    assert torch.allclose(torch.tensor(blocks["std"], dtype=torch.float64), whole_std, rtol=1e-12, atol=0)
+    assert blocks["n_frames"] == 1478
 
 
 def test_recenter_takes_out_a_per_bin_offset_of_each_utterance_and_ignores_digital_silence():
@@ -125,14 +172,6 @@ def test_recenter_takes_out_a_per_bin_offset_of_each_utterance_and_ignores_digit
     assert torch.equal(recenter(floor, [40], mean), floor)
     assert torch.equal(normalize(torch.cat([a, b]), {"mean": mean.tolist(), "std": [2.0] * 4}, [50, 30]),
                        (out - mean) / 2)
-
-
-def test_corrupt_cache_is_reported(tmp_path):
-    (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(FeatureError, match="bad.pt: corrupt feature cache"):
-        FeatureCache.load(tmp_path / "bad.pt")
-    with pytest.raises(FeatureError, match="not found"):
-        FeatureCache.load(tmp_path / "missing.pt")
 
 
 def test_specaugment_keeps_shape_and_masks_bands():

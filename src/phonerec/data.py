@@ -95,49 +95,86 @@ class PhoneDataset(torch.utils.data.Dataset):
 
     `manifest` gives the 61-phone labels; they are folded to the tokenizer's set. A cached
     copy `<utt>-sp0.9` (speed perturbation) takes the labels of `<utt>`. When every row carries
-    `ground_truth_phn_ends`, `frame_targets` holds each utterance's frame labels (frame_labels),
-    built once here; else it is None (and so is Batch.frame_targets).
+    `ground_truth_phn_ends`, `frame_targets[i]` gives each utterance's frame labels (frame_labels);
+    else `frame_targets` is None (and so is Batch.frame_targets).
+
+    Nothing per frame is held in memory: item i reads its frames from the cache (FeatureCache, on
+    disk), normalises them and makes its frame labels when asked, so memory grows only with the
+    number of utterances (ids, lengths, targets). Works with DataLoader workers: each opens the
+    cache's frames file itself.
     """
 
     def __init__(self, cache: FeatureCache, manifest: dict, tokenizer: PhoneTokenizer, phone_set: int, cmvn: dict,
                  per_utterance: bool = False):
-        self.utt_ids = cache.utt_ids
+        self.cache, self.cmvn, self.per_utterance = cache, cmvn, per_utterance
+        self.utt_ids = list(cache.utt_ids)
         self.lengths = cache.lengths.tolist()
-        self.offsets = cache.offsets.tolist()
-        # (sum T, F) float32, normalised once; per_utterance: each utterance's mean first (features.cmvn)
-        self.feats = normalize(cache.feats, cmvn, self.lengths if per_utterance else None)
-        self.targets, rows, speeds = [], [], []
+        self.offsets = cache.offsets.tolist()  # first frame of each utterance in the cache
+        self.targets, rows, self.speeds = [], [], []
+        by_base = {}  # the speed copies of an utterance share its target tensor
         for utt_id in self.utt_ids:
             base, speed = split_speed(utt_id)
             if base not in manifest:
                 raise KeyError(f"feature cache has utterance {utt_id!r} that the manifest lacks; rerun the features stage")
-            ids = tokenizer.encode(fold(manifest[base]["phn"].split(), phone_set))
-            self.targets.append(torch.tensor(ids, dtype=torch.long))
+            if base not in by_base:
+                by_base[base] = torch.tensor(tokenizer.encode(fold(manifest[base]["phn"].split(), phone_set)),
+                                             dtype=torch.long)
+            self.targets.append(by_base[base])
             rows.append(manifest[base])
-            speeds.append(speed)
-        self.frame_targets = None
-        if rows and all(r.get("ground_truth_phn_ends") for r in rows):
-            hop = int(round(cache.config["sample_rate"] * cache.config["hop_ms"] / 1000))
-            self.frame_targets = [frame_labels(r, n, hop, tokenizer, phone_set, s)
-                                  for r, n, s in zip(rows, self.lengths, speeds)]
-            if any(x is None for x in self.frame_targets):  # times that do not match the phones
-                self.frame_targets = None
+            self.speeds.append(speed)
+        # frame labels need times that match the phones in every row (frame_labels gives None otherwise)
+        self.rows = rows if rows and all(_times_match(r) for r in rows) else None  # kept only for frame labels
+        if self.rows is not None:
+            self.hop = int(round(cache.config["sample_rate"] * cache.config["hop_ms"] / 1000))
+            self.tokenizer, self.phone_set = tokenizer, phone_set
+
+    @property
+    def frame_targets(self) -> FrameTargets | None:
+        """frame_targets[i]: (T_i,) int64 frame labels of item i, made when asked; None without times."""
+        return None if self.rows is None else FrameTargets(self)
+
+    def frame_labels(self, i: int) -> torch.Tensor:
+        """(T,) int64 phone id of each frame of item i (frame_labels; the split must have times)."""
+        return frame_labels(self.rows[i], self.lengths[i], self.hop, self.tokenizer, self.phone_set, self.speeds[i])
+
+    def features(self, i: int) -> torch.Tensor:
+        """(T, F) float32 normalised features of item i (features.normalize, as features.cmvn says)."""
+        feats = self.cache.frames(self.offsets[i], self.lengths[i])  # (T, F) float16, read from the cache
+        return normalize(feats, self.cmvn, [self.lengths[i]] if self.per_utterance else None)
 
     def __len__(self) -> int:
         return len(self.utt_ids)
 
     def __getitem__(self, i: int):
         """(feats (T, F), target ids (S,), utt_id), plus the frame labels (T,) when the split has them."""
-        o, n = self.offsets[i], self.lengths[i]
-        if self.frame_targets is None:
-            return self.feats[o : o + n], self.targets[i], self.utt_ids[i]
-        return self.feats[o : o + n], self.targets[i], self.utt_ids[i], self.frame_targets[i]
+        if self.rows is None:
+            return self.features(i), self.targets[i], self.utt_ids[i]
+        return self.features(i), self.targets[i], self.utt_ids[i], self.frame_labels(i)
 
     def drop(self, keep: list[bool]) -> None:
         """Keep only the utterances where `keep` is True (e.g. after an alignment check)."""
-        for name in ("utt_ids", "lengths", "offsets", "targets", "frame_targets"):
+        for name in ("utt_ids", "lengths", "offsets", "targets", "rows", "speeds"):
             if getattr(self, name) is not None:
                 setattr(self, name, [x for x, k in zip(getattr(self, name), keep) if k])
+
+
+def _times_match(row: dict) -> bool:
+    """Whether a manifest row has one phone end per phone (what frame_labels needs)."""
+    ends = str(row.get("ground_truth_phn_ends") or "").split()
+    return bool(ends) and len(ends) == len(row["phn"].split())
+
+
+class FrameTargets:
+    """The frame labels of a PhoneDataset's items as a sequence, each made when asked."""
+
+    def __init__(self, dataset: PhoneDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.dataset.frame_labels(i)
 
 
 class BucketBatchSampler(torch.utils.data.Sampler):

@@ -1,4 +1,7 @@
-"""Stage features: data/manifests/<split>.json -> data/fbank/<split>.pt + cmvn.json (train only)."""
+"""Stage features: data/manifests/<split>.json -> data/fbank/<split>.{pt,f16,json} + cmvn.json (train only).
+
+<split>.f16 holds the frames, <split>.pt the index training opens, <split>.json what identifies
+the cache (features.store)."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +14,7 @@ from tqdm import tqdm
 from phonerec.config import ConfigError, load_config
 from phonerec.corpora.manifest import ManifestError, read_manifest
 from phonerec.features.fbank import compute_cmvn, extract, save_cmvn
+from phonerec.features.store import frames_path
 from phonerec.logs import setup_logging
 
 log = logging.getLogger("features")
@@ -41,10 +45,10 @@ def main(argv=None) -> int:
     out = Path(a.data) / "fbank"
     for split, manifest in manifests.items():
         speeds = cfg.speed_perturb if split == "train" else [1.0]
-        cache = extract(manifest, cfg, speeds, progress=lambda it: tqdm(it, desc=split, mininterval=2, file=sys.stderr))
-        cache.save(out / f"{split}.pt")
-        log.info("%s: %d utterances (speeds %s), %d frames -> %s", split, len(cache.utt_ids), speeds,
-                 cache.feats.shape[0], out / f"{split}.pt")
+        cache = extract(manifest, cfg, speeds, progress=lambda it: tqdm(it, desc=split, mininterval=2, file=sys.stderr),
+                        out=out / f"{split}.pt")
+        log.info("%s: %d utterances (speeds %s), %d frames -> %s (frames %s)", split, len(cache.utt_ids), speeds,
+                 cache.n_frames, out / f"{split}.pt", frames_path(out / f"{split}.pt").name)
         if split == "train":
             save_cmvn(compute_cmvn(cache), out / "cmvn.json")
             log.info("global CMVN from the train frames -> %s", out / "cmvn.json")
