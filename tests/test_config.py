@@ -78,3 +78,11 @@ def test_every_shipped_config_loads():
     for path in confs:
         cfg = load_config(path)
         assert cfg.model.name in ("cnn", "lstm", "crdnn"), path
+
+
+def test_a_sample_rate_other_than_16k_is_refused_not_silently_misaligned():
+    """Manifests, .PHN files and relabelled ends count 16 kHz samples; frames at another rate would put every
+    frame label and boundary in the wrong place without an error."""
+    with pytest.raises(ConfigError, match="features.sample_rate must be 16000"):
+        load_config(None, ["features.sample_rate=8000"])
+    assert load_config(None, ["features.sample_rate=16000"]).features.sample_rate == 16000

@@ -135,3 +135,57 @@ def test_resume_restores_each_ranks_own_rng_stream(tmp_path):
         assert resumed and torch.equal(got, expected), rank
     assert not torch.equal(results[0][1], results[1][1])  # the two streams differ, so the check can fail
     assert len(torch.load(tmp_path / "last.pt", weights_only=False)["rng_ranks"]) == 2
+
+
+def _tiny_data(root):
+    """manifests, feature caches and CMVN of 6 train and 5 dev utterances (random frames) in `root`."""
+    import json
+
+    from phonerec.config import ExperimentConfig
+    from phonerec.features.fbank import FeatureCache, _cache_config, save_cmvn
+
+    cfg = ExperimentConfig()
+    (root / "manifests").mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 6), ("dev", 5)):
+        utts = [f"spk{k}_{split}{k}" for k in range(n)]
+        rows = {u: {"wav": f"/nowhere/{u}.wav", "duration": 1.0, "spk_id": u.split("_")[0],
+                    "phn": "h# sh iy hh ae dcl d h#"} for u in utts}
+        (root / "manifests" / f"{split}.json").write_text(json.dumps(rows))
+        lengths = torch.tensor([60 + 7 * k for k in range(n)])
+        FeatureCache(utts, lengths, torch.randn(int(lengths.sum()), 80, generator=g).half(),
+                     _cache_config(cfg.features)).save(root / "fbank" / f"{split}.pt")
+    save_cmvn({"mean": [0.0] * 80, "std": [1.0] * 80}, root / "fbank" / "cmvn.json")
+
+
+TINY_CNN = ["model.name=cnn", "model.cnn.cnn_channels=[8,8]", "model.cnn.cnn_blocks=1", "train.epochs=1"]
+
+
+def _dev_worker(rank, port, data, results):
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from phonerec.config import load_config
+    from phonerec.experiment.train import build_training
+
+    run = build_training(load_config(None, TINY_CNN), data, data / f"exp{rank}", device="cpu")
+    results[rank] = (sorted(run.dev_set.utt_ids), run.trainer.evaluate(run.model))
+    distributed.cleanup()
+
+
+def test_each_rank_decodes_its_share_of_dev_and_all_get_the_whole_sets_figures(tmp_path):
+    """Under torchrun the dev set is split between the processes (not decoded N times), and the joined
+    figures are those of one process decoding all of it with the same weights."""
+    from phonerec.config import load_config
+    from phonerec.experiment.train import build_training
+
+    _tiny_data(tmp_path)
+    results = mp.Manager().dict()
+    mp.spawn(_dev_worker, args=(_free_port(), tmp_path, results), nprocs=2, join=True)
+    single = build_training(load_config(None, TINY_CNN), tmp_path, tmp_path / "exp", device="cpu")
+    whole = single.trainer.evaluate(single.model)
+    shares = [results[0][0], results[1][0]]
+    assert sorted(shares[0] + shares[1]) == sorted(single.dev_set.utt_ids) and not set(shares[0]) & set(shares[1])
+    for rank in (0, 1):
+        assert results[rank][1]["dev_per"] == whole["dev_per"]
+        assert abs(results[rank][1]["dev_loss"] - whole["dev_loss"]) < 1e-5 * whole["dev_loss"]  # batching order

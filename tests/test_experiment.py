@@ -158,7 +158,8 @@ def test_init_from_starts_training_from_another_models_weights(tmp_path):
 def test_training_records_the_phones_its_labels_never_have_and_loading_restores_them(tmp_path):
     """model.pt's stand_ins: what forced alignment scores in place of a phone the model never learned."""
     from phonerec.config import load_config
-    from phonerec.experiment.train import build_training, load_model
+    from phonerec.experiment.train import build_training
+    from phonerec.inference.model import load_model
     from tests.conftest import export_untrained
 
     cfg = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=8", "model.lstm.lstm_layers=1",
@@ -171,3 +172,44 @@ def test_training_records_the_phones_its_labels_never_have_and_loading_restores_
     export_untrained(run.core, run.extra, tmp_path / "model")
     _, _, tokenizer, _ = load_model(tmp_path / "model", "cpu")
     assert tokenizer.stand_ins == found and tokenizer.align_ids(["ix"]) == tokenizer.encode(["ih"])
+
+
+def test_an_average_names_the_checkpoints_it_averaged(tmp_path, caplog):
+    """export_model averages the best epochs whose checkpoints exist and says which: a pruned one is neither
+    averaged nor named in model.pt's source."""
+    import types
+
+    import torch
+
+    from phonerec.experiment.train import export_model
+    from phonerec.training import checkpoint
+
+    ckpt = tmp_path / "checkpoints"
+    for epoch, value in ((1, 1.0), (3, 3.0)):
+        checkpoint.save({"model": {"w": torch.tensor([value])}}, ckpt / f"epoch-{epoch}.pt")
+    trainer = types.SimpleNamespace(best_epochs=lambda n: [{"epoch": 3}, {"epoch": 2}, {"epoch": 1}][:n])
+    export_model(trainer, tmp_path, {}, average=3)
+    model = checkpoint.load(tmp_path / "model.pt")
+    assert model["source"] == "average of epochs [3, 1]" and torch.equal(model["model"]["w"], torch.tensor([2.0]))
+    assert "epochs [2] are missing" in caplog.text
+
+
+def test_dev_loss_is_the_mean_over_the_utterances_it_counts():
+    """An utterance CTC cannot align (infinite loss) is out of the sum and out of the count."""
+    import torch
+
+    from phonerec.data import Batch
+    from phonerec.experiment.train import decode_loader
+    from phonerec.phones import PhoneTokenizer
+
+    class Uniform(torch.nn.Module):
+        """Equal posteriors over 4 classes; output length = input length."""
+
+        def forward(self, feats, lens):
+            return torch.full((*feats.shape[:2], 4), -torch.log(torch.tensor(4.0))), lens
+
+    targets = torch.tensor([[1, 2, 0], [1, 2, 3]])
+    batch = Batch(torch.zeros(2, 6, 1), torch.tensor([6, 2]), targets, torch.tensor([2, 3]), ["ok", "short"])
+    hyps, loss_sum, n = decode_loader(Uniform(), [batch], PhoneTokenizer.for_set(48), "cpu")
+    assert n == 1 and set(hyps) == {"ok", "short"}  # 2 frames cannot emit 3 phones: infinite, not counted
+    assert torch.isfinite(torch.tensor(loss_sum)) and loss_sum > 0

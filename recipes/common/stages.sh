@@ -1,7 +1,7 @@
 # Stages 2-5 of every phonerec recipe (features -> train -> decode -> score/report), sourced by
 # recipes/<corpus>/run.sh after its own stages 0-1 (corpus, prepare) wrote $data/manifests.
 # Kaldi style: `if [ $stage -le N ] && [ $stop_stage -ge N ]`, a log line per stage naming input ->
-# output, a finished stage skipped unless --force true or what it was made from changed.
+# output, a finished stage skipped unless --force true or what it read changed (`current` below).
 #
 # Stage 3 on a corpus without phone times (no ground_truth_phn_ends in the train manifest) and a
 # config with a frame head (train.frame_weight > 0): round 0 trains the config with CTC alone
@@ -9,16 +9,28 @@
 # with the previous model (phonerec relabel -> $data/aligned<r>) and trains the config on them,
 # starting from the previous model's weights (train.init_from; --warm-start false: from random
 # weights); the last round is $expdir. relabel refines the model's alignment by --refine-iterations rounds of
-# Viterbi training with a narrow-window frame classifier (experiment.realign).
+# Viterbi training with a narrow-window frame classifier (experiment.viterbi_training).
 #
 # Expects: stage stop_stage config expdir data force resume decode python scripts (set by
 # parse_common_option's defaults below).
 
 log() { echo "$(date +%H:%M:%S) [run.sh] $*"; }
-done_or_forced() { [ "$force" = true ] || [ ! -e "$1" ]; }   # true when the stage must run
-# A stage also reruns when what it was made from changed: its inputs are recorded in a stamp file.
-stamp_differs() { [ ! -e "$1" ] || [ "$(cat "$1")" != "$2" ]; }
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+
+# The one up-to-date rule of every stage (phonerec.records): a stage records what it read (content
+# digests of its input files and folders) and the settings it ran with; it is up to date exactly
+# when that record matches what it would read now and its outputs exist. `touch` reruns nothing.
+#   current RECORD ARGS...   0: up to date; 1: must run, $changed says why (--force true: always 1)
+#   record_done RECORD ARGS...  after the stage succeeded
+# ARGS: --input "NAME=PATH" (file or folder), --setting KEY=VALUE, --config FILE [--set k=v]
+# [--settings-of features] (the resolved config's settings), --output PATH.
+changed=""
+current() {
+  if [ "$force" = true ]; then changed="--force true"; return 1; fi
+  changed=$($python $scripts/stage.py check --record "$@") && return 0
+  return 1
+}
+record_done() { $python $scripts/stage.py done --record "$@"; }
 
 stage=0; stop_stage=100; config=""; exp=""; data=data; force=false; resume=false; decode=greedy
 align_rounds=1; round0_epochs=""; refine_iterations=8; warm_start=true
@@ -44,23 +56,20 @@ resolve_common_options() {
   case "$decode" in greedy|beam) ;; *) echo "run.sh: --decode must be greedy or beam, got '$decode'" >&2; exit 1 ;; esac
 }
 
-# train_one DATA EXP [--set k=v ...]: stage 3's up-to-date rule for one model
+# train_one DATA EXP [--set k=v ...]: stage 3 for one model. It reads DATA's train and dev labels, its
+# features and, with train.init_from, the model it starts from; its settings are the resolved config's
+# (decoding and worker counts left out). --resume true: an out-of-date model continues from its last
+# checkpoint instead of starting anew; an up-to-date one is skipped all the same.
 train_one() {
   local d=$1 e=$2; shift 2
-  local stale=""
-  if [ "$resume" != true ] && [ "$force" != true ] && [ -e "$e/model.pt" ]; then
-    stale=$($python $scripts/train.py --check --config "$config" --data "$d" --exp "$e" "$@") || true
-    [ -z "$stale" ] || log "stage 3: $stale: training it anew"
-  fi
-  if [ "$resume" = true ] || done_or_forced "$e/model.pt" || [ "$d/fbank/train.pt" -nt "$e/model.pt" ] \
-     || [ -n "$stale" ]; then
-    log "stage 3: train $config $* on $d/fbank -> $e"
-    local opts=(); [ "$resume" = true ] && opts+=(--resume)
-    { [ "$force" = true ] || [ -n "$stale" ]; } && [ "$resume" != true ] && rm -rf "$e/checkpoints"
-    $python $scripts/train.py --config "$config" --data "$d" --exp "$e" "$@" "${opts[@]}"
-    return 0
-  fi
-  log "stage 3: $e/model.pt is up to date, skipped"
+  local args=("$e/.stage.json" --config "$config" "$@" --input "train labels=$d/manifests/train.json"
+              --input "dev labels=$d/manifests/dev.json" --input "features=$d/fbank" --output "$e/model.pt") a
+  for a in "$@"; do case "$a" in train.init_from=*) args+=(--input "start model=${a#train.init_from=}") ;; esac; done
+  if current "${args[@]}"; then log "stage 3: $e/model.pt is up to date, skipped"; return 0; fi
+  log "stage 3: train $config $* on $d -> $e (changed: $changed)"
+  local opts=(); if [ "$resume" = true ]; then opts+=(--resume); else rm -rf "$e/checkpoints"; fi
+  $python $scripts/train.py --config "$config" --data "$d" --exp "$e" "$@" "${opts[@]}"
+  record_done "${args[@]}"
 }
 
 needs_aligned_labels() {   # the train manifest has no phone times and the config trains a frame head
@@ -75,15 +84,16 @@ PY
 
 run_common_stages() {
   if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-    local feats
-    feats=$($python -c 'import sys; from phonerec.config import load_config; print(load_config(sys.argv[1], []).features)' "$config")
-    if done_or_forced "$data/fbank/test.pt" || [ "$data/manifests/test.json" -nt "$data/fbank/test.pt" ] \
-       || stamp_differs "$data/fbank/inputs.txt" "$feats"; then
-      log "stage 2: features $data/manifests -> $data/fbank"
-      $python $scripts/features.py --data "$data" --config "$config"
-      echo "$feats" > "$data/fbank/inputs.txt"
-    else
+    local args=("$data/fbank/.stage.json" --config "$config" --settings-of features --output "$data/fbank/cmvn.json") split
+    for split in train dev test; do   # <split>.json: the cache's identity (features.store); old caches lack it
+      args+=(--input "$split labels=$data/manifests/$split.json" --output "$data/fbank/$split.json")
+    done
+    if current "${args[@]}"; then
       log "stage 2: $data/fbank is up to date, skipped"
+    else
+      log "stage 2: features $data/manifests -> $data/fbank (changed: $changed)"
+      $python $scripts/features.py --data "$data" --config "$config"
+      record_done "${args[@]}"
     fi
   fi
 
@@ -94,11 +104,15 @@ run_common_stages() {
       train_one "$data" "$prev" --set train.frame_weight=0 ${round0_epochs:+--set train.epochs=$round0_epochs}
       for r in $(seq 1 "$align_rounds"); do
         local next=$expdir/round$r; [ "$r" = "$align_rounds" ] && next=$expdir
-        if done_or_forced "$data/aligned$r/manifests/train.json" || [ "$prev/model.pt" -nt "$data/aligned$r/manifests/train.json" ] \
-            || stamp_differs "$data/aligned$r/manifests/inputs.txt" "refine_iterations=$refine_iterations"; then
-          log "stage 3: relabel $data/manifests/train.json with $prev/model.pt ($refine_iterations realignment iterations) -> $data/aligned$r"
+        local args=("$data/aligned$r/.stage.json" --input "model=$prev/model.pt" --input "features=$data/fbank"
+                    --setting "refine_iterations=$refine_iterations" --output "$data/aligned$r/manifests/train.json") split
+        for split in train dev test; do args+=(--input "$split labels=$data/manifests/$split.json"); done
+        if current "${args[@]}"; then
+          log "stage 3: $data/aligned$r is up to date, skipped"
+        else
+          log "stage 3: relabel $data/manifests/train.json with $prev/model.pt ($refine_iterations realignment iterations) -> $data/aligned$r (changed: $changed)"
           $python $scripts/relabel.py --exp "$prev" --data "$data" --out "$data/aligned$r" --refine-iterations "$refine_iterations"
-          echo "refine_iterations=$refine_iterations" > "$data/aligned$r/manifests/inputs.txt"
+          record_done "${args[@]}"
         fi
         local init=(); [ "$warm_start" = true ] && init=(--set "train.init_from=$prev/model.pt")
         train_one "$data/aligned$r" "$next" "${init[@]}"
@@ -110,23 +124,33 @@ run_common_stages() {
   fi
 
   if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-    # up to date: hyp.txt newer than the model, decoded as --decode asks now (beam: tuned on dev)
-    decoded_with() {
-      local info=$expdir/decode_test/decode.json
-      grep -q "\"method\": \"$decode\"" "$info" 2>/dev/null && { [ "$decode" = greedy ] || grep -q '"tuned_on": "dev"' "$info"; }
-    }
-    if done_or_forced "$expdir/decode_test/hyp.txt" || [ "$expdir/model.pt" -nt "$expdir/decode_test/hyp.txt" ] \
-       || ! decoded_with; then
-      log "stage 4: decode $expdir/model.pt -> $expdir/decode_{dev,test}/hyp.txt"
+    # reads the model, the dev/test labels and features, and the train labels (the bigram LM); beam tunes
+    # on dev and stores its choice in model.pt, whose content the record then holds
+    local args=("$expdir/.decode.stage.json" --input "model=$expdir/model.pt" --input "features=$data/fbank"
+                --setting "decode=$decode" --output "$expdir/decode_dev/hyp.txt" --output "$expdir/decode_test/hyp.txt") split
+    for split in train dev test; do args+=(--input "$split labels=$data/manifests/$split.json"); done
+    if current "${args[@]}"; then
+      log "stage 4: $expdir/decode_test/hyp.txt is up to date, skipped"
+    else
+      log "stage 4: decode $expdir/model.pt -> $expdir/decode_{dev,test}/hyp.txt (changed: $changed)"
       local opts=(--method "$decode"); [ "$decode" = beam ] && opts+=(--tune)
       $python $scripts/decode.py --exp "$expdir" --data "$data" --splits dev test "${opts[@]}"
-    else
-      log "stage 4: $expdir/decode_test/hyp.txt is up to date, skipped"
+      record_done "${args[@]}"
     fi
   fi
 
   if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-    log "stage 5: score $expdir/decode_{dev,test}/hyp.txt -> per.json, summary.txt; report -> $expdir/report.md"
-    $python $scripts/score.py --exp "$expdir" --data "$data" --splits dev test --report
+    local args=("$expdir/.score.stage.json" --output "$expdir/report.md") split f
+    for split in dev test; do
+      args+=(--input "$split labels=$data/manifests/$split.json")
+      for f in hyp.txt segments.json decode.json; do args+=(--input "$split $f=$expdir/decode_$split/$f"); done
+    done
+    if current "${args[@]}"; then
+      log "stage 5: $expdir/report.md is up to date, skipped"
+    else
+      log "stage 5: score $expdir/decode_{dev,test}/hyp.txt -> per.json, summary.txt; report -> $expdir/report.md (changed: $changed)"
+      $python $scripts/score.py --exp "$expdir" --data "$data" --splits dev test --report
+      record_done "${args[@]}"
+    fi
   fi
 }

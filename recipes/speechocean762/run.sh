@@ -35,16 +35,18 @@ if [ -z "$corpus" ] && [ $stage -le 1 ]; then
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  inputs="$(abspath "$corpus") dev=${dev_spk:+$(abspath "$dev_spk")} skip_bad=$skip_bad allow_incomplete_test=$allow_incomplete_test"
-  if done_or_forced "$data/manifests/test.json" || stamp_differs "$data/manifests/inputs.txt" "$inputs"; then
-    log "stage 1: prepare $corpus -> $data/manifests/{train,dev,test}.json"
+  args=("$data/manifests/.stage.json" --input "corpus=$corpus" --setting "corpus_path=$(abspath "$corpus")" --setting "skip_bad=$skip_bad"
+        --setting "allow_incomplete_test=$allow_incomplete_test" --output "$data/manifests/test.json")
+  [ -n "$dev_spk" ] && args+=(--input "dev speakers=$dev_spk")
+  if current "${args[@]}"; then
+    log "stage 1: $data/manifests is up to date, skipped"
+  else
+    log "stage 1: prepare $corpus -> $data/manifests/{train,dev,test}.json (changed: $changed)"
     opts=(); [ "$skip_bad" = true ] && opts+=(--skip-bad)
     [ -n "$dev_spk" ] && opts+=(--dev-spk "$dev_spk")
     [ "$allow_incomplete_test" = true ] && opts+=(--allow-incomplete-test)
     $python $scripts/prepare.py --speechocean762 "$corpus" --out "$data/manifests" "${opts[@]}"
-    echo "$inputs" > "$data/manifests/inputs.txt"
-  else
-    log "stage 1: $data/manifests is up to date, skipped"
+    record_done "${args[@]}"
   fi
 fi
 

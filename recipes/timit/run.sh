@@ -32,27 +32,34 @@ if [ -n "$timit" ]; then resolve_common_options conf/crdnn.yaml; else resolve_co
 if [ -z "$timit" ]; then
   timit=$data/synthetic_timit
   if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-    if done_or_forced "$timit"; then
-      log "stage 0: synthetic corpus (seed $synth_seed) -> $timit"
-      $python $scripts/make_synthetic_timit.py --out "$timit" --seed "$synth_seed" --force
+    args=("$timit/.stage.json" --setting "synth_seed=$synth_seed" --output "$timit/TEST")
+    if current "${args[@]}"; then
+      log "stage 0: $timit is up to date, skipped"
     else
-      log "stage 0: $timit exists, skipped"
+      log "stage 0: synthetic corpus (seed $synth_seed) -> $timit (changed: $changed)"
+      $python $scripts/make_synthetic_timit.py --out "$timit" --seed "$synth_seed" --force
+      record_done "${args[@]}"
     fi
   fi
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  corpus="$(abspath "$timit") test_set=$test_set dev=${dev_spk:+$(abspath "$dev_spk")} test=${test_spk:+$(abspath "$test_spk")} skip_bad=$skip_bad allow_incomplete_test=$allow_incomplete_test"
-  if done_or_forced "$data/manifests/test.json" || stamp_differs "$data/manifests/inputs.txt" "$corpus"; then
-    log "stage 1: prepare $timit -> $data/manifests/{train,dev,test}.json"
+  # reads the corpus tree (a folder made by stage 0 is known by its record) and the speaker lists given
+  args=("$data/manifests/.stage.json" --input "corpus=$timit" --setting "corpus_path=$(abspath "$timit")" --setting "test_set=$test_set"
+        --setting "skip_bad=$skip_bad" --setting "allow_incomplete_test=$allow_incomplete_test"
+        --output "$data/manifests/test.json")
+  [ -n "$dev_spk" ] && args+=(--input "dev speakers=$dev_spk")
+  [ -n "$test_spk" ] && args+=(--input "test speakers=$test_spk")
+  if current "${args[@]}"; then
+    log "stage 1: $data/manifests is up to date, skipped"
+  else
+    log "stage 1: prepare $timit -> $data/manifests/{train,dev,test}.json (changed: $changed)"
     opts=(); [ "$skip_bad" = true ] && opts+=(--skip-bad)
     [ -n "$dev_spk" ] && opts+=(--dev-spk "$dev_spk")
     [ -n "$test_spk" ] && opts+=(--test-spk "$test_spk")
     [ "$allow_incomplete_test" = true ] && opts+=(--allow-incomplete-test)
     $python $scripts/prepare.py --timit "$timit" --out "$data/manifests" --test-set "$test_set" "${opts[@]}"
-    echo "$corpus" > "$data/manifests/inputs.txt"
-  else
-    log "stage 1: $data/manifests is up to date, skipped"
+    record_done "${args[@]}"
   fi
 fi
 

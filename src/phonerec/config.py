@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import logging
 import math
 import types
@@ -28,7 +29,9 @@ class ConfigError(ValueError):
 
 @dataclass
 class FeatureConfig:
-    sample_rate: int = 16000  # audio is resampled to this rate before analysis
+    # audio is resampled to this rate before analysis. Only 16000: manifests, .PHN files and relabelled
+    # ends count time in 16 kHz samples, and frame labels compare them with frames (refused otherwise)
+    sample_rate: int = 16000
     n_mels: int = 80  # log-mel filterbank bins
     win_ms: float = 25.0  # analysis window
     hop_ms: float = 10.0  # frame shift
@@ -36,10 +39,13 @@ class FeatureConfig:
     speed_perturb: list = field(default_factory=lambda: [1.0])  # train copies made once at caching time
     # global: the train set's CMVN only. utterance: each utterance's own per-bin mean (over its sound frames)
     # is first moved to the train set's, so a microphone's colouring or a recording's level is taken out.
-    # Not in repr: the features stage's up-to-date stamp is the repr, and the cache does not depend on it
+    # Not a feature-cache setting: the cache does not depend on it (config.flat_settings leaves it out)
     cmvn: str = field(default="global", repr=False)
 
     def __post_init__(self):
+        if self.sample_rate != 16000:
+            raise ValueError(f"features.sample_rate must be 16000 (the time unit of manifests, .PHN files and "
+                             f"frame labels), got {self.sample_rate}: audio at other rates is resampled to it")
         if self.cmvn not in ("global", "utterance"):
             raise ValueError(f"features.cmvn must be global or utterance, got {self.cmvn!r}")
 
@@ -350,6 +356,27 @@ def config_change(trained: dict, wanted: dict) -> str | None:
     old, new = resolved_dict(trained), resolved_dict(wanted)
     keys = training_diff(old, new)
     return describe_diff(old, new, keys) if keys else None
+
+
+def flat_settings(cfg: ExperimentConfig, part: str = "training") -> dict[str, str]:
+    """{dotted key: value} of the settings a stage runs with, for its record (phonerec.records):
+    "training": every setting that shapes the weights (NOT_TRAINING left out); "features": the
+    features section alone."""
+    def flatten(d: dict, prefix: str) -> dict[str, str]:
+        out = {}
+        for k, v in d.items():
+            name = f"{prefix}{k}"
+            if name in NOT_TRAINING:
+                continue
+            out.update(flatten(v, name + ".") if isinstance(v, dict) else {name: json.dumps(v)})
+        return out
+
+    values = to_dict(cfg)
+    if part == "features":
+        return flatten({k: v for k, v in values["features"].items() if k != "cmvn"}, "features.")
+    if part != "training":
+        raise ValueError(f"unknown settings part {part!r}: training or features")
+    return flatten(values, "")
 
 
 def save_config(cfg: ExperimentConfig, path) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def main(argv=None) -> int:
         return check(a)
     if a.threads:
         torch.set_num_threads(a.threads)
-    setup_logging(Path(a.exp) / "log" / "train.log")
+    rank = int(os.environ.get("RANK", "0"))  # under torchrun: one log file per process, rank 0's train.log
+    setup_logging(Path(a.exp) / "log" / ("train.log" if rank == 0 else f"train.rank{rank}.log"))
     try:
         cfg = load_config(a.config, a.set)
         history = train(cfg, a.data, a.exp, resume=a.resume, device=a.device)

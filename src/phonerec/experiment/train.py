@@ -15,15 +15,7 @@ from pathlib import Path
 
 import torch
 
-from phonerec.config import (
-    ConfigError,
-    ExperimentConfig,
-    config_change,
-    from_dict,
-    normalize_config_dict,
-    save_config,
-    to_dict,
-)
+from phonerec.config import ConfigError, ExperimentConfig, config_change, save_config, to_dict
 from phonerec.corpora.manifest import read_manifest
 from phonerec.data import PhoneDataset, make_loader
 from phonerec.decoding.ctc import ctc_loss, greedy_decode, min_frames_needed
@@ -31,6 +23,7 @@ from phonerec.evaluation.per import score
 from phonerec.features.augment import SpecAugment
 from phonerec.features.fbank import FeatureCache, check_compatible, load_cmvn
 from phonerec.fileio import write_json
+from phonerec.records import digest
 from phonerec.models import build_model, count_parameters
 from phonerec.phones import PhoneTokenizer, stand_ins
 from phonerec.training import checkpoint, distributed
@@ -94,17 +87,20 @@ def forward_batches(model, loader, device, frames: bool = False):
                 yield batch, log_probs, out_lens
 
 
-def decode_loader(model, loader, tokenizer: PhoneTokenizer, device) -> tuple[dict[str, list[str]], float]:
-    """Greedy-decode every batch; return ({utt_id: phones}, mean CTC loss per utterance)."""
+def decode_loader(model, loader, tokenizer: PhoneTokenizer, device) -> tuple[dict[str, list[str]], float, int]:
+    """Greedy-decode every batch; return ({utt_id: phones}, sum of the finite per-utterance CTC losses
+    (per target phone), how many were finite). An utterance CTC cannot align (infinite loss) is left out
+    of both, so the mean is over the utterances it averages, not biased low by the ones it drops."""
     hyps, loss_sum, n = {}, 0.0, 0
     for batch, log_probs, out_lens in forward_batches(model, loader, device):
         loss = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens, reduction="none")
         loss = loss.float().cpu() / batch.target_lens.clamp_min(1)  # lengths are CPU tensors (data.Batch)
-        loss_sum += float(loss[torch.isfinite(loss)].sum())
-        n += len(batch)
+        finite = torch.isfinite(loss)
+        loss_sum += float(loss[finite].sum())
+        n += int(finite.sum())
         for utt_id, ids in zip(batch.utt_ids, greedy_decode(log_probs, out_lens)):
             hyps[utt_id] = tokenizer.decode(ids)
-    return hyps, loss_sum / max(n, 1)
+    return hyps, loss_sum, n
 
 
 def references(dataset: PhoneDataset, tokenizer: PhoneTokenizer) -> dict[str, list[str]]:
@@ -162,11 +158,19 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     train_loader = make_loader(train_set, cfg.data.max_frames, shuffle=True, seed=cfg.train.seed,
                                num_workers=cfg.data.num_workers, num_replicas=dist_info.world_size,
                                rank=dist_info.rank, device=device)
+    if dist_info.world_size > 1:  # each process decodes its share of dev; the shares are joined below
+        dev_set.drop([k % dist_info.world_size == dist_info.rank for k in range(len(dev_set))])
     dev_loader = make_loader(dev_set, cfg.data.valid_max_frames, shuffle=False, device=device)
 
     def evaluate(m):
-        hyps, dev_loss = decode_loader(distributed.unwrap(m), dev_loader, tokenizer, device)
-        return {"dev_loss": dev_loss, "dev_per": score(dev_refs, hyps)[0].per}
+        """Dev loss and PER over the whole dev set (every process gets the same figures, so all take the
+        same plateau and early-stop decisions)."""
+        hyps, loss_sum, n = {}, 0.0, 0
+        for part_hyps, part_sum, part_n in distributed.all_gather(
+                decode_loader(distributed.unwrap(m), dev_loader, tokenizer, device)):
+            hyps.update(part_hyps)
+            loss_sum, n = loss_sum + part_sum, n + part_n
+        return {"dev_loss": loss_sum / max(n, 1), "dev_per": score(dev_refs, hyps)[0].per}
 
     t = cfg.train
     model = distributed.wrap(core, dist_info)
@@ -175,7 +179,7 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
                                               keep_checkpoints=max(t.keep_checkpoints, t.average))
     counts = torch.bincount(torch.cat(train_set.targets), minlength=len(tokenizer)).tolist()
     extra = {"config": to_dict(cfg), "phones": tokenizer.phones, "cmvn": cmvn,
-             "stand_ins": stand_ins(dict(zip(tokenizer.symbols[1:], counts[1:])))}
+             "stand_ins": stand_ins(dict(zip(tokenizer.symbols[1:], counts[1:]))), "trained_on": trained_on(data_dir)}
     if extra["stand_ins"]:
         log.info("phones the train labels never have, aligned as: %s",
                  ", ".join(f"{p} -> {q}" for p, q in extra["stand_ins"].items()))
@@ -185,6 +189,13 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
                       is_main=dist_info.is_main)
     return Training(model, core, optimizer, trainer, train_loader, dev_loader, train_set, dev_set, dropped,
                     tokenizer, cmvn, dist_info, extra)
+
+
+def trained_on(data_dir: Path) -> dict:
+    """{split: {manifest, digest}} of the train and dev manifests: model.pt says what it learned from, and
+    tuning knows the model's own dev set by its content (experiment.decode)."""
+    paths = {split: data_dir / "manifests" / f"{split}.json" for split in ("train", "dev")}
+    return {split: {"manifest": str(p.resolve()), "digest": digest(p)} for split, p in paths.items()}
 
 
 def start_from(model: torch.nn.Module, path, tokenizer: PhoneTokenizer, cmvn: dict, cmvn_mode: str = "global") -> None:
@@ -212,8 +223,8 @@ def train(cfg: ExperimentConfig, data_dir, exp_dir, *, resume: bool = False, dev
     """Train the configured model on `data_dir`'s train split, pick the best epoch by dev PER.
 
     Under `torchrun` (WORLD_SIZE > 1) each process trains on its share of the batches with
-    DDP; every process evaluates dev (so all take the same plateau / early-stop decisions)
-    and rank 0 writes the checkpoints and the model.
+    DDP and decodes its share of dev (joined, so all take the same plateau / early-stop decisions);
+    rank 0 writes the checkpoints, the model and train.log.
     """
     exp_dir = Path(exp_dir)
     run = build_training(cfg, data_dir, exp_dir, device)
@@ -232,9 +243,15 @@ def export_model(trainer: Trainer, exp_dir: Path, extra: dict, average: int = 0)
     """Write exp_dir/model.pt from the best checkpoint, or the average of the `average` best."""
     ckpt_dir = exp_dir / "checkpoints"
     if average > 1:
-        epochs = [h["epoch"] for h in trainer.best_epochs(average)]
-        paths = [ckpt_dir / f"epoch-{e}.pt" for e in epochs if (ckpt_dir / f"epoch-{e}.pt").is_file()]
-        weights, source = checkpoint.average_weights(paths), f"average of epochs {epochs}"
+        best = [h["epoch"] for h in trainer.best_epochs(average)]
+        epochs = [e for e in best if (ckpt_dir / f"epoch-{e}.pt").is_file()]
+        if len(epochs) < len(best):  # pruned or deleted: say so, and name only what was averaged
+            log.warning("%s: checkpoints of epochs %s are missing; averaging epochs %s only", ckpt_dir,
+                        sorted(set(best) - set(epochs)), epochs)
+        if not epochs:
+            raise TrainingError(f"{ckpt_dir}: none of the best epochs' checkpoints {best} exists to average")
+        weights = checkpoint.average_weights([ckpt_dir / f"epoch-{e}.pt" for e in epochs])
+        source = f"average of epochs {epochs}"
     else:
         weights, source = checkpoint.load(ckpt_dir / "best.pt")["model"], f"best epoch {trainer.state.best_epoch}"
     out = exp_dir / "model.pt"
@@ -257,25 +274,3 @@ def why_retrain(exp_dir, cfg: ExperimentConfig) -> str | None:
     except ConfigError as e:  # a stored config today's code cannot read: that model cannot be used as it is
         return f"{path} holds a config this version cannot read ({e})"
     return f"{path} was trained with another config: {change}" if change else None
-
-
-def model_file(exp_or_file) -> Path:
-    """An experiment folder's model.pt, or the model file itself."""
-    path = Path(exp_or_file)
-    return path / "model.pt" if path.is_dir() else path
-
-
-def load_model(exp_or_file, device=None) -> tuple[torch.nn.Module, ExperimentConfig, PhoneTokenizer, dict]:
-    """Load a self-contained model (exp dir or model file) -> (model in eval mode, config, tokenizer, cmvn)."""
-    path = model_file(exp_or_file)
-    state = checkpoint.load(path)
-    try:
-        cfg = from_dict(ExperimentConfig, normalize_config_dict(state["config"], strict=False))
-        tokenizer = PhoneTokenizer(state["phones"], state.get("stand_ins"))  # older models: none
-        cmvn = state["cmvn"]
-    except Exception as e:
-        raise checkpoint.CheckpointError(f"{path}: incompatible checkpoint (missing or bad {e})") from None
-    device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_model(cfg.model, len(cmvn["mean"]), len(tokenizer), frame_head=cfg.train.frame_weight > 0)
-    checkpoint.load_weights(model, state["model"], path)
-    return model.to(device).eval(), cfg, tokenizer, cmvn
