@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from conftest import export_tiny_model
 
-from phonerec import aligner
+from phonerec import forced_alignment
 from phonerec.commands import align
 from phonerec.corpora.timit import read_phn
 from phonerec.phones import fold
@@ -33,13 +33,13 @@ def setup(tmp_path_factory):
 
 
 def test_read_phone_list_formats(setup, tmp_path):
-    assert aligner.read_phone_list(setup / "SA1.PHN", 48) == FOLDED
-    assert aligner.read_phone_list(setup / "list.txt", 48) == FOLDED
+    assert forced_alignment.read_phone_list(setup / "SA1.PHN", 48) == FOLDED
+    assert forced_alignment.read_phone_list(setup / "list.txt", 48) == FOLDED
     (tmp_path / "one.txt").write_text("sil\nae\nvcl\nb\nsil\n")  # 48-phone symbols, one a line
-    assert aligner.read_phone_list(tmp_path / "one.txt", 48) == FOLDED
+    assert forced_alignment.read_phone_list(tmp_path / "one.txt", 48) == FOLDED
     (tmp_path / "bad.txt").write_text("h# xx h#")
     with pytest.raises(TranscribeError, match="bad.txt.*xx"):
-        aligner.read_phone_list(tmp_path / "bad.txt", 48)
+        forced_alignment.read_phone_list(tmp_path / "bad.txt", 48)
 
 
 @pytest.mark.parametrize("fmt", ["textgrid", "phn", "json"])
@@ -79,7 +79,7 @@ def test_script_and_command(setup):
 
 
 def _viterbi_spans_full_matrix(lp, ids, min_frames):
-    """The (T, S)-backpointer Viterbi that decoding.align.viterbi_spans replaced (kept as the reference)."""
+    """The (T, S)-backpointer Viterbi that decoding.timing.viterbi_spans replaced (kept as the reference)."""
     lp = np.asarray(lp, dtype=np.float64)
     n_tok, n_frames = len(ids), lp.shape[0]
     d = max(1, min(min_frames, n_frames // n_tok))
@@ -107,7 +107,7 @@ def _viterbi_spans_full_matrix(lp, ids, min_frames):
 def test_block_viterbi_gives_the_full_matrix_path():
     """The bounded-memory Viterbi (backpointers one block at a time) finds exactly the path of the full
     (T, S) backpointer, ties included, for any block size (1 frame, a few, more than T)."""
-    from phonerec.decoding.align import viterbi_spans
+    from phonerec.decoding.timing import viterbi_spans
 
     rng = np.random.default_rng(0)
     for trial in range(120):
@@ -146,7 +146,7 @@ def test_optional_tokens_are_skipped_or_long_enough_on_the_best_path():
     """With optional tokens (pauses between words) the spans tile the frames in order, a skipped token's
     span is empty, a kept one has at least optional_min_frames frames, and the path's score is the best
     that brute force over every segmentation finds (a wrong skip transition or backtrack gives a lower one)."""
-    from phonerec.decoding.align import viterbi_spans
+    from phonerec.decoding.timing import viterbi_spans
 
     rng = np.random.default_rng(1)
     skipped = kept = 0
@@ -178,7 +178,7 @@ def test_optional_tokens_are_skipped_or_long_enough_on_the_best_path():
 def test_an_optional_pause_takes_the_silent_frames_between_two_words():
     """Two words with a 12-frame silence between them: the optional sil token takes exactly those frames;
     without the silence it is skipped; and without the option the silence displaces a word."""
-    from phonerec.decoding.align import viterbi_spans
+    from phonerec.decoding.timing import viterbi_spans
 
     sil, a, b = 0, 1, 2
     labels = [sil] * 5 + [a] * 6 + [sil] * 12 + [b] * 6 + [sil] * 5

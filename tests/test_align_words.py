@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from conftest import export_tiny_model
 
-from phonerec import aligner
+from phonerec import forced_alignment
 from phonerec.commands import align
 from phonerec.corpora import lexicon as lx
 from phonerec.corpora.timit import read_phn
@@ -67,7 +67,7 @@ def test_word_index_survives_folding():
     assert phones == "h# sh iy hh ae dcl d h#".split()
     assert index == [None, 0, 0, 1, 1, 1, 1, None]
     # 39 set: dcl -> sil; h# + a word-initial closure merge into one sil that stays with the h#
-    assert aligner.fold_indexed(["h#", "bcl", "b", "q", "ae", "h#"], [None, 0, 0, 1, 1, None], 39) == \
+    assert forced_alignment.fold_indexed(["h#", "bcl", "b", "q", "ae", "h#"], [None, 0, 0, 1, 1, None], 39) == \
         (["sil", "b", "ae", "sil"], [None, 0, 1, None])
 
 
@@ -151,7 +151,7 @@ def test_words_align_with_an_optional_pause_between_them_on_a_frame_head(setup):
 
     d, _ = setup
     tr = Transcriber(d / "exp", "cpu")
-    target = aligner.alignment_target(tr, None, text="she had", lexicon=lx.parse_lexicon(TIMITDIC))
+    target = forced_alignment.alignment_target(tr, None, text="she had", lexicon=lx.parse_lexicon(TIMITDIC))
     assert target.phones == "sil sh iy sil hh ae vcl d sil".split() and target.pauses == [3]
 
     def frames_of(labels):
@@ -162,14 +162,33 @@ def test_words_align_with_an_optional_pause_between_them_on_a_frame_head(setup):
     speech = ["sil"] * 20 + ["sh"] * 10 + ["iy"] * 10
     had = ["hh"] * 8 + ["ae"] * 12 + ["vcl"] * 6 + ["d"] * 4 + ["sil"] * 20
     paused = frames_of(speech + ["sil"] * 30 + had)
-    t = aligner.aligned_transcript(tr, None, paused, len(paused) * 160, "x.wav", target)
+    t = forced_alignment.aligned_transcript(tr, None, paused, len(paused) * 160, "x.wav", target)
     assert [p for *_, p in t.segments] == "sil sh iy sil hh ae vcl d sil".split()
     assert t.words[1][:2] == pytest.approx((69.5 * 0.01, 99.5 * 0.01))  # `had` from its first frame (70)
     assert t.segments[3][:2] == pytest.approx((39.5 * 0.01, 69.5 * 0.01)) and t.confidence[3] > 0.8
     fluent = frames_of(speech + had)
-    t = aligner.aligned_transcript(tr, None, fluent, len(fluent) * 160, "x.wav", target)
+    t = forced_alignment.aligned_transcript(tr, None, fluent, len(fluent) * 160, "x.wav", target)
     assert [p for *_, p in t.segments] == "sil sh iy hh ae vcl d sil".split() and len(t.confidence) == 8
     assert t.words[1][0] == pytest.approx(39.5 * 0.01)
     ctc = np.log(np.full((50, len(tr.tokenizer)), 1 / len(tr.tokenizer)))  # (T', blank + 48 phones)
-    t = aligner.aligned_transcript(tr, ctc, None, 16000, "x.wav", target)
+    t = forced_alignment.aligned_transcript(tr, ctc, None, 16000, "x.wav", target)
     assert [p for *_, p in t.segments] == "sil sh iy hh ae vcl d sil".split()
+
+
+def test_phones_without_closures_are_aligned_with_them_and_each_stop_starts_at_its_closure(setup):
+    """ARPAbet-style phones (`t` spans closure and release, as CMUdict and MFA write it): the model's closures
+    are put back for the alignment, and the stop's segment then starts at the closure's onset."""
+    from phonerec.transcribe import Transcriber
+
+    d, _ = setup
+    tr = Transcriber(d / "exp", "cpu")
+    target = forced_alignment.alignment_target(tr, None, phones=["aa", "t", "aa"])
+    assert target.phones == ["aa", "cl", "t", "aa"] and target.joined == [1]
+    labels = ["aa"] * 10 + ["cl"] * 6 + ["t"] * 4 + ["aa"] * 10
+    lp = np.full((len(labels), len(tr.tokenizer)), np.log(0.01))
+    lp[np.arange(len(labels)), tr.tokenizer.align_ids(labels)] = np.log(0.9)
+    t = forced_alignment.aligned_transcript(tr, None, lp, len(lp) * 160, "x.wav", target)
+    assert t.phones == ["aa", "t", "aa"] and len(t.confidence) == 3
+    assert t.segments[1][:2] == pytest.approx((9.5 * 0.01, 19.5 * 0.01))  # from the closure's first frame
+    # phones that have closures are aligned as they are
+    assert forced_alignment.alignment_target(tr, None, phones=["aa", "tcl", "t", "aa"]).joined == []

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from phonerec.corpora.manifest import read_manifest
 from phonerec.corpora.timit import Utterance, manifest_row
-from phonerec.decoding.align import align_ctc
+from phonerec.decoding.timing import align_ctc
 from phonerec.evaluation.boundaries import boundary_metric, forced_errors, recognized_errors
 from phonerec.segments import merge_segments, reference_segments
 from phonerec.textgrid import format_phn
@@ -104,7 +104,7 @@ def test_score_stage_writes_alignment_json(trained_model, tmp_path, capsys):
 def test_too_short_utterances_are_counted_not_dropped():
     """align_split + score_alignment on hand-built posteriors: one utterance with a known path,
     one with 2 frames for 4 phones (reported as unaligned, its boundaries still in the total)."""
-    from phonerec.decoding.align import align_split
+    from phonerec.decoding.timing import align_split
     from phonerec.evaluation.boundaries import score_alignment
     from phonerec.phones import PhoneTokenizer
 

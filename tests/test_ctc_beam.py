@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import export_untrained
 
-from phonerec.decoding.ctc import align, beam_search_decode, greedy_decode, min_frames_needed, prefix_beam_search
+from phonerec.decoding.ctc import beam_search_decode, forced_spans, greedy_decode, min_frames_needed, prefix_beam_search
 
 
 def _log(p):
@@ -173,16 +173,16 @@ def test_align_spans_are_ordered_and_cover_the_tokens():
     for _ in range(20):
         lp = (torch.randn(50, 8) * 4).log_softmax(-1)
         ids = greedy_decode(lp[None], torch.tensor([50]))[0]
-        spans = align(lp, ids)
+        spans = forced_spans(lp, ids)
         assert len(spans) == len(ids)
         for (s, e), (s2, _) in zip(spans, spans[1:]):
             assert 0 <= s < e <= s2
         assert all(0 <= s < e <= 50 for s, e in spans)
     lp = _log([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1]])
-    assert align(lp, [1, 2]) == [(0, 2), (3, 4)]
-    assert align(lp, []) == []
+    assert forced_spans(lp, [1, 2]) == [(0, 2), (3, 4)]
+    assert forced_spans(lp, []) == []
     with pytest.raises(ValueError, match="cannot emit"):
-        align(lp[:2], [1, 1])
+        forced_spans(lp[:2], [1, 1])
     assert min_frames_needed([1, 1]) == 3
 
 
@@ -207,7 +207,6 @@ def _tiny_experiment(tmp_path):
     model = build_model(cfg.model, cfg.features.n_mels, len(tok))
     cmvn = {"mean": [0.0] * 80, "std": [1.0] * 80}
     exp, data = tmp_path / "exp", tmp_path / "data"
-    export_untrained(model, {"config": to_dict(cfg), "phones": tok.phones, "cmvn": cmvn}, exp)
     (data / "manifests").mkdir(parents=True)
     for split, n in (("train", 6), ("dev", 4), ("test", 3)):
         utts = [f"spk{k}_{split}{k}" for k in range(n)]
@@ -217,7 +216,20 @@ def _tiny_experiment(tmp_path):
         lengths = torch.tensor([60 + 7 * k for k in range(n)])
         FeatureCache(utts, lengths, torch.randn(int(lengths.sum()), 80).half(), _cache_config(cfg.features)).save(
             data / "fbank" / f"{split}.pt")
+    from phonerec.experiment.train import trained_on
+
+    export_untrained(model, {"config": to_dict(cfg), "phones": tok.phones, "cmvn": cmvn,
+                             "trained_on": trained_on(data)}, exp)  # as training records its data
     return exp, data
+
+
+def carried_decoding(exp):
+    """(settings, LM) the model file in `exp` carries from tuning."""
+    from phonerec.inference.decode_settings import carried_decoding as carried
+    from phonerec.inference.model import load_model
+
+    loaded = load_model(exp, "cpu")
+    return carried(loaded.info, loaded.path)[:2]
 
 
 def test_decode_script_greedy_default_and_tuning(tmp_path):
@@ -227,7 +239,8 @@ def test_decode_script_greedy_default_and_tuning(tmp_path):
 
     from phonerec.data import make_loader
     from phonerec.evaluation.per import read_hyp_file
-    from phonerec.experiment.train import decode_loader, load_model, load_split
+    from phonerec.experiment.train import decode_loader, load_split
+    from phonerec.inference.model import load_model
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     import decode as decode_script
@@ -295,7 +308,6 @@ def test_tuned_decoding_travels_inside_model_pt(tmp_path):
 
     from phonerec.decoding.lm import BigramLM
     from phonerec.evaluation.per import read_hyp_file
-    from phonerec.experiment.decode import carried_decoding
     from phonerec.transcribe import Transcriber
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -330,3 +342,37 @@ def test_tuned_decoding_travels_inside_model_pt(tmp_path):
     t = Transcriber(alone, "cpu")
     assert t.decode == dcfg and np.allclose(t.lm_matrix, lm.matrix(t.tokenizer.symbols))
     assert Transcriber(alone, "cpu", overrides={"method": "greedy"}).decode.method == "greedy"
+
+
+def test_tuning_on_another_corpus_leaves_the_model_file_as_it_was(tmp_path):
+    """decode.py --tune on a dev set the model did not train with decodes with its choice, but model.pt
+    stays byte for byte the same unless --store-tuned; what is stored names the manifest and its digest."""
+    import json
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from phonerec.records import digest
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import decode as decode_script
+
+    exp, data = _tiny_experiment(tmp_path)
+    other = tmp_path / "other"
+    shutil.copytree(data, other)
+    rows = json.loads((other / "manifests" / "dev.json").read_text())
+    for row in rows.values():
+        row["phn"] = "h# aa b aa h#"  # another corpus's dev set
+    (other / "manifests" / "dev.json").write_text(json.dumps(rows))
+    before = (exp / "model.pt").read_bytes()
+    tune = ["--exp", str(exp), "--data", str(other), "--device", "cpu", "--splits", "dev", "--tune", "--beam", "2",
+            "--lm-weights", "0.5", "--insertion-bonuses", "2", "3"]
+    assert decode_script.main(tune) == 0
+    assert json.loads((exp / "decode_dev" / "decode.json").read_text())["tuned_on"] == "dev"  # used for this run
+    assert (exp / "model.pt").read_bytes() == before and carried_decoding(exp) == (None, None)
+    assert decode_script.main(tune + ["--store-tuned"]) == 0
+    from phonerec.training import checkpoint
+
+    stored = checkpoint.load(exp / "model.pt")["decoding"]["tuned_on"]
+    assert stored["manifest"] == str((other / "manifests" / "dev.json").resolve())
+    assert stored["digest"] == digest(other / "manifests" / "dev.json") and stored["split"] == "dev"

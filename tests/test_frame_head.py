@@ -10,7 +10,7 @@ import torch
 
 from phonerec.config import ExperimentConfig, ModelConfig, to_dict
 from phonerec.data import PhoneDataset, collate, frame_labels
-from phonerec.decoding.align import frame_head_segments, viterbi_spans
+from phonerec.decoding.timing import frame_head_segments, viterbi_spans
 from phonerec.features.fbank import FeatureCache
 from phonerec.models import build_model
 from phonerec.phones import PhoneTokenizer
@@ -171,7 +171,7 @@ def test_model_with_head_round_trips_and_timestamps_come_from_it(tmp_path):
     a model without the head keeps CTC timestamps (20 ms output frames)."""
     from conftest import export_untrained
 
-    from phonerec.experiment.train import load_model
+    from phonerec.inference.model import load_model
     from phonerec.transcribe import Transcriber
 
     cfg = ExperimentConfig()
@@ -181,7 +181,7 @@ def test_model_with_head_round_trips_and_timestamps_come_from_it(tmp_path):
     model = build_model(cfg.model, cfg.features.n_mels, len(TOK), frame_head=True)
     cmvn = {"mean": [0.0] * cfg.features.n_mels, "std": [1.0] * cfg.features.n_mels}
     export_untrained(model, {"config": to_dict(cfg), "phones": TOK.phones, "cmvn": cmvn}, tmp_path)
-    loaded = load_model(tmp_path, "cpu")[0]
+    loaded = load_model(tmp_path, "cpu").model
     assert loaded.has_frame_head
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in loaded.state_dict().items())
     tr = Transcriber(tmp_path, "cpu")
@@ -195,10 +195,10 @@ def test_model_with_head_round_trips_and_timestamps_come_from_it(tmp_path):
 
 
 def test_align_split_uses_the_frame_posteriors_when_given():
-    """decoding.align.align_split with frame-head posteriors: method frame_viterbi at 10 ms frames, and on
+    """decoding.timing.align_split with frame-head posteriors: method frame_viterbi at 10 ms frames, and on
     posteriors that follow the frame labels every boundary is within 5 ms (the CTC path, on 20 ms
     output frames, is what it uses without them). Catches the decode stage still aligning on CTC."""
-    from phonerec.decoding.align import align_split
+    from phonerec.decoding.timing import align_split
     from phonerec.evaluation.boundaries import score_alignment
 
     labels = frame_labels(ROW, 31, 160, TOK, 48).numpy()
@@ -234,7 +234,8 @@ def test_training_writes_the_head_only_when_frame_weight_is_set(tmp_path, weight
     """experiment.train end to end on a tiny corpus with .PHN times: frame_weight 1 trains and stores the
     head (load_model rebuilds it from the stored config); 0 stores exactly the CTC model's keys."""
     from phonerec.config import load_config
-    from phonerec.experiment.train import load_model, train
+    from phonerec.experiment.train import train
+    from phonerec.inference.model import load_model
 
     cfg = load_config(None, ["model.name=lstm", "model.lstm.lstm_hidden=8", "model.lstm.lstm_layers=1",
                              "features.n_mels=8", "train.epochs=1", "train.warmup_steps=1",
@@ -242,7 +243,7 @@ def test_training_writes_the_head_only_when_frame_weight_is_set(tmp_path, weight
     _tiny_data_with_times(tmp_path / "data", cfg)
     history = train(cfg, tmp_path / "data", tmp_path / "exp", device="cpu")
     assert len(history) == 1 and math.isfinite(history[0]["train_loss"])
-    model = load_model(tmp_path / "exp", "cpu")[0]
+    model = load_model(tmp_path / "exp", "cpu").model
     keys = list(torch.load(tmp_path / "exp" / "model.pt", weights_only=False)["model"])
     assert model.has_frame_head == (weight > 0) and any(k.startswith("frame_head.") for k in keys) == (weight > 0)
     assert [k for k in keys if not k.startswith("frame_head.")] == list(build_model(cfg.model, 8, 49).state_dict())

@@ -39,10 +39,11 @@ def test_model_whose_stored_config_cannot_be_read_is_not_up_to_date(tmp_path):
     import torch
     from conftest import export_tiny_model
 
-    from phonerec.experiment.train import load_model, why_retrain
+    from phonerec.experiment.train import why_retrain
+    from phonerec.inference.model import load_model
 
     export_tiny_model(tmp_path)
-    cfg = load_model(tmp_path, "cpu")[1]
+    cfg = load_model(tmp_path, "cpu").config
     assert why_retrain(tmp_path, cfg) is None
     state = torch.load(tmp_path / "model.pt", weights_only=False)
     state["config"]["train"]["lr"] = "fast"  # a value no version of phonerec wrote

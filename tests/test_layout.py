@@ -12,7 +12,8 @@ PACKAGE = SRC / "phonerec"
 
 # Lowest first. A module may import modules of its own layer or of a lower one, never of a higher one.
 LAYERS = [
-    ("ground", ["phonerec.phones", "phonerec.fileio", "phonerec.logs", "phonerec.textgrid", "phonerec.segments"]),
+    ("ground", ["phonerec.phones", "phonerec.fileio", "phonerec.logs", "phonerec.textgrid", "phonerec.segments",
+                "phonerec.records"]),
     ("models", ["phonerec.models"]),
     ("config", ["phonerec.config"]),
     ("features", ["phonerec.features"]),
@@ -21,8 +22,9 @@ LAYERS = [
     ("decoding", ["phonerec.decoding"]),
     ("evaluation", ["phonerec.evaluation"]),
     ("training", ["phonerec.training"]),
+    ("inference", ["phonerec.inference"]),
     ("experiment", ["phonerec.experiment", "phonerec.smoke"]),
-    ("transcribe", ["phonerec.transcribe", "phonerec.aligner"]),
+    ("transcribe", ["phonerec.transcribe", "phonerec.forced_alignment"]),
     ("api", ["phonerec.api"]),
     ("commands", ["phonerec.commands", "phonerec.__main__", "phonerec"]),
 ]
@@ -113,6 +115,40 @@ def test_the_checker_sees_function_level_imports_and_cycles(tmp_path):
     known = {"phonerec.a", "phonerec.b"}
     assert imports_of("phonerec.a", pkg / "a.py", known) == {"phonerec.b"}
     assert imports_of("phonerec.b", pkg / "b.py", known) == {"phonerec.a"}
+
+
+# What using a model must never pull in: the training loop, data loading, experiment glue, SpecAugment.
+TRAINING_ONLY = ("phonerec.experiment", "phonerec.training.trainer", "phonerec.data", "phonerec.features.augment")
+INFERENCE = ("phonerec.inference", "phonerec.transcribe", "phonerec.forced_alignment", "phonerec.api", "phonerec.serve")
+
+
+def reachable(g: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for t in g.get(todo.pop(), ()):
+            if t not in seen:
+                seen.add(t)
+                todo.append(t)
+    return seen
+
+
+def test_inference_never_reaches_the_trainer():
+    """`from phonerec import Recognizer` (and the page) load a model without the training machinery."""
+    g = graph()
+    bad = {m: sorted(t for t in reachable(g, m) if t.startswith(TRAINING_ONLY))
+           for m in g if m.startswith(INFERENCE)}
+    assert not {m: ts for m, ts in bad.items() if ts}, bad
+    assert reachable({"a": {"b"}, "b": {"c"}}, "a") == {"b", "c"}  # the walk follows imports of imports
+
+
+def test_importing_the_recognizer_loads_no_training_module():
+    import subprocess
+    import sys
+
+    code = ("import phonerec, sys; phonerec.Recognizer; print(sorted(m for m in sys.modules if m.startswith("
+            "('phonerec.experiment', 'phonerec.training.trainer', 'phonerec.data'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_every_subpackage_says_what_it_is():

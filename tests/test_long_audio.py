@@ -6,7 +6,9 @@ import soundfile as sf
 import torch
 
 from phonerec import transcribe
-from phonerec.transcribe import Transcriber, pause_cuts
+from phonerec.inference import chunking
+from phonerec.inference.chunking import pause_cuts
+from phonerec.transcribe import Transcriber
 
 
 def test_pause_cuts_fall_at_the_quietest_frame_and_on_the_subsampling_grid():
@@ -43,11 +45,11 @@ def test_a_long_input_goes_through_the_network_in_pieces_of_the_same_total_lengt
     forward = tr._forward
     monkeypatch.setattr(tr, "_forward", lambda feats: calls.append(len(feats[0])) or forward(feats))
     monkeypatch.setattr(transcribe, "CHUNK_FRAMES", 400)
-    monkeypatch.setattr(transcribe, "pause_cuts", lambda f, m: cuts.extend(pause_cuts(f, m, 400, 200)) or cuts)
+    monkeypatch.setattr(chunking, "pause_cuts", lambda f, m: cuts.extend(pause_cuts(f, m, 400, 200)) or cuts)
     lp, frames = tr.posteriors(wave)
     n = len(tr.fbank(wave))
     assert len(cuts) >= 3 and len(calls) == len(cuts) and cuts[-1][1] == n and max(b - a for a, b in cuts) <= 400
-    assert all(c <= b - a + 2 * transcribe.CONTEXT_FRAMES for c, (a, b) in zip(calls, cuts))
+    assert all(c <= b - a + 2 * chunking.context_frames(tr.model.subsampling) for c, (a, b) in zip(calls, cuts))
     assert lp.shape == whole_lp.shape and (frames is None) == (whole_frames is None)
     # a CNN sees a few frames either side: far from the cuts the values are those of one pass
     ends = [b // tr.model.subsampling for _, b in cuts[:-1]]
@@ -58,3 +60,19 @@ def test_a_long_input_goes_through_the_network_in_pieces_of_the_same_total_lengt
     # and the transcript hardly changes: the cuts are in pauses
     chunked, whole = tr.transcript(lp, frames, len(wave)), tr.transcript(whole_lp, whole_frames, len(wave))
     assert chunked.phones == whole.phones
+
+
+@pytest.mark.parametrize("subsampling", [2, 3, 8])
+def test_pieces_join_on_output_frame_boundaries_whatever_the_subsampling(subsampling):
+    """A model that subsamples by 3 (frame_stack 3) or 8 (strides [2, 2, 2]): the context before a piece is a
+    whole number of output frames, so the pieces' posteriors line up with one pass over the whole input
+    (100 frames of context would shift them by a frame at every cut)."""
+    n = 7000
+    feats = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 4)  # frame t holds t
+
+    def forward(piece):  # output frame j of a piece is its input frame j * subsampling
+        return piece[::subsampling, :1].numpy(), None
+
+    lp, _ = chunking.long_posteriors(forward, feats, subsampling)
+    assert np.array_equal(lp[:, 0], feats[::subsampling, 0].numpy())
+    assert chunking.context_frames(subsampling) % subsampling == 0

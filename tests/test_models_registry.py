@@ -18,7 +18,8 @@ from phonerec.config import (
 )
 from phonerec.decoding.ctc import greedy_decode
 from phonerec.evaluation.report import _model_info
-from phonerec.experiment.train import load_model, why_retrain
+from phonerec.experiment.train import why_retrain
+from phonerec.inference.model import load_model
 from phonerec.models import MODELS, build_model, count_parameters
 from phonerec.models.cnn import CNNConfig
 from phonerec.models.crdnn import CRDNNConfig
@@ -181,7 +182,7 @@ def test_old_checkpoint_with_an_ignored_setting_loads_but_the_same_yaml_is_refus
     model = build_model(ModelConfig("lstm", OLD_AND_NEW["lstm"][1]), 80, len(tok))
     checkpoint.save({"model": model.state_dict(), "config": old, "phones": tok.phones,
                      "cmvn": {"mean": [0.0] * 80, "std": [1.0] * 80}}, tmp_path / "model.pt")
-    assert load_model(tmp_path, device="cpu")[1].model == ModelConfig("lstm", OLD_AND_NEW["lstm"][1])
+    assert load_model(tmp_path, device="cpu").config.model == ModelConfig("lstm", OLD_AND_NEW["lstm"][1])
     (tmp_path / "old.yaml").write_text("model:\n  name: lstm\n  proj_dim: 512\n")
     with pytest.raises(ValueError, match=r"model.proj_dim: 512 is not a setting of model 'lstm'.*"
                                          r"model: \{name: lstm, lstm: \{\.\.\.\}\}"):

@@ -65,7 +65,7 @@ def test_phones_a_corpus_never_labels_stand_in_with_their_39_phone_partner():
 
 
 def test_an_untrained_phone_is_aligned_where_its_stand_in_is_heard():
-    from phonerec.decoding.align import align_frames
+    from phonerec.decoding.timing import align_frames
 
     tok = PhoneTokenizer(PHONES_48, {"ax": "ah"})
     lp = np.full((30, len(tok)), -20.0)

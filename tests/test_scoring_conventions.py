@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from phonerec.evaluation.per import align_optional, score
+from phonerec.evaluation.per import edit_alignment_optional, score
 from phonerec.phones import PHONES_61, fold
 
 
@@ -76,7 +76,7 @@ def test_both_conventions_agree_with_independent_rescoring():
     n_sil = sum(r.count("sil") for r, _ in folded.values())
     assert merged.n_ref - n_sil <= optional.n_ref < merged.n_ref
     for r, h in folded.values():
-        pairs = align_optional(r, h, frozenset({"sil"}))
+        pairs = edit_alignment_optional(r, h, frozenset({"sil"}))
         assert [y for _, y in pairs if y is not None] == h  # every hypothesis phone is accounted for
         kept = [x for x, _ in pairs if x is not None]
         assert [x for x in r if x != "sil"] == [x for x in kept if x != "sil"]  # only sil may vanish

@@ -6,7 +6,7 @@ from pathlib import Path
 import jiwer
 import pytest
 
-from phonerec.evaluation.per import align, analyze, score, speaker_of, summary_text, write_hyp_file, write_score
+from phonerec.evaluation.per import analyze, edit_alignment, score, speaker_of, summary_text, write_hyp_file, write_score
 from phonerec.phones import PHONES_39, PHONES_61, fold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -31,7 +31,7 @@ def test_align_agrees_with_jiwer_counts():
     refs, hyps = _random_set(1)
     for u in refs:
         r, h = fold(refs[u], 39), fold(hyps[u], 39)
-        pairs = align(r, h)
+        pairs = edit_alignment(r, h)
         assert [x for x, _ in pairs if x is not None] == r and [y for _, y in pairs if y is not None] == h
         if r and h:
             o = jiwer.process_words(" ".join(r), " ".join(h))

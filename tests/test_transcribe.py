@@ -10,10 +10,11 @@ from conftest import export_tiny_model
 
 from phonerec.config import DecodeConfig
 from phonerec.corpora.timit import CorpusError, read_phn
-from phonerec.decoding.align import ctc_segments
+from phonerec.decoding.timing import ctc_segments
 from phonerec.phones import PHONES_61
 from phonerec.textgrid import format_phn, format_textgrid, parse_textgrid, read_textgrid
-from phonerec.transcribe import TranscribeError, Transcriber, Transcript, expand_inputs, format_transcript, output_path
+from phonerec.commands.inputs import expand_inputs, output_path
+from phonerec.transcribe import TranscribeError, Transcriber, Transcript, format_transcript
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import transcribe as transcribe_script  # noqa: E402
@@ -231,5 +232,24 @@ def test_blank_penalty_option_reaches_the_search(model_dir, audio, capsys):
     assert transcribe_script.main(["--model", str(model_dir), wav]) == 0
     assert capsys.readouterr().out.split(":", 1)[1].split()  # the untrained model emits phones
     assert transcribe_script.main(["--model", str(model_dir), wav, "--blank-penalty", "-50"]) == 0
-    assert capsys.readouterr().out.split(":", 1)[1].split() == []
+    out, err = capsys.readouterr()
+    assert out.split(":", 1)[1].split() == []
+    # at load, what it decodes with and where each setting came from
+    assert "decodes with greedy, blank_penalty -50 (method: default; blank_penalty: command line)" in err
     assert Recognizer.load(model_dir, device="cpu", blank_penalty=-50).transcribe(wav, timestamps=False).phones == []
+
+
+def test_stacked_frames_are_centred_where_their_input_frames_are():
+    """An LSTM stacking 3 frames: output frame j covers input frames 3j .. 3j + 2, centred one hop after 3j;
+    CTC segments move by that much (a strided CNN's output frame j is centred on input frame j * stride)."""
+    from phonerec.config import ModelConfig
+    from phonerec.models import build_model
+    from phonerec.models.cnn import CNNConfig
+    from phonerec.models.lstm import LSTMConfig
+
+    stacked = build_model(ModelConfig("lstm", LSTMConfig(frame_stack=3, lstm_hidden=4, lstm_layers=1)), 8, 5)
+    strided = build_model(ModelConfig("cnn", CNNConfig(cnn_channels=[4, 4], time_strides=[2, 2], cnn_blocks=1)), 8, 5)
+    assert (stacked.centre_offset, strided.centre_offset) == (1.0, 0.0)
+    plain = ctc_segments([(0, 1), (4, 5)], ["a", "b"], 0.03, 1.0)
+    shifted = ctc_segments([(0, 1), (4, 5)], ["a", "b"], 0.03, 1.0, centre_s=stacked.centre_offset * 0.01)
+    assert plain[0][1] == pytest.approx(0.06) and shifted[0][1] == pytest.approx(0.07)

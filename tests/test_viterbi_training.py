@@ -1,9 +1,9 @@
-"""Viterbi training (experiment.realign): start labels with every boundary a few frames off move back to
+"""Viterbi training (experiment.viterbi_training): start labels with every boundary a few frames off move back to
 where the features change."""
 import numpy as np
 import torch
 
-from phonerec.experiment.realign import log_priors, spans_to_labels, viterbi_training
+from phonerec.experiment.viterbi_training import log_priors, spans_to_labels, viterbi_training
 
 
 def toy_corpus(n_utts=60, n_phones=6, dim=8, seed=0):

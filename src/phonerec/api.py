@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from phonerec.aligner import aligned_transcript, alignment_target
+from phonerec.forced_alignment import aligned_transcript, alignment_target
 from phonerec.features import dsp
-from phonerec.transcribe import MIN_SECONDS, TranscribeError, Transcriber, Transcript
+from phonerec.inference.bundled import model_or_bundled
+from phonerec.inference.recording import check_samples
+from phonerec.transcribe import TranscribeError, Transcriber, Transcript
 
 MAX_CHANNELS = 16  # a 2-D waveform's channel axis is the one no longer than this
 
@@ -47,14 +49,16 @@ class Recognizer:
         self._t = transcriber
 
     @classmethod
-    def load(cls, model, device: str | None = None, *, fix_level: bool = False, **decode) -> "Recognizer":
-        """Load an experiment folder or model file. `device`: "cpu", "cuda"... (default: cuda when
+    def load(cls, model=None, device: str | None = None, *, fix_level: bool = False, **decode) -> "Recognizer":
+        """Load an experiment folder or model file (none: the English model shipped in the package,
+        inference.bundled; its card says what it was trained on). `device`: "cpu", "cuda"... (default: cuda when
         available). `fix_level`: scale recordings far quieter or louder than the training corpus back
         to its level. `decode`: method="beam", beam=16, lm_weight=..., insertion_bonus=..., blank_penalty=... (default:
         the model's own settings: those tuned on dev with the LM it carries, if `decode.py --tune` ran, else its
         config's); CheckpointError for a missing or foreign model file."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(Transcriber(model, device, overrides=decode, fix_level=fix_level))
+        return cls(Transcriber(model_or_bundled(model), device, overrides=decode, fix_level=fix_level,
+                               caller="Recognizer.load"))
 
     @property
     def phones(self) -> list[str]:
@@ -132,10 +136,6 @@ class Recognizer:
                                   f"got shape {tuple(wave.shape)}")
         if sample_rate != self.sample_rate:
             wave = dsp.resample(wave, sample_rate, self.sample_rate)
-        if not torch.isfinite(wave).all():
-            raise TranscribeError(f"{name}: audio contains NaN or infinite samples")
-        if len(wave) < MIN_SECONDS * self.sample_rate:
-            raise TranscribeError(f"{name}: too short ({len(wave) / self.sample_rate:.3f} s; "
-                                  f"at least {MIN_SECONDS:.3f} s needed)")
+        check_samples(wave, self.sample_rate, name)
         self._t.warn_if_unusual(wave, sample_rate, name)
         return wave, name

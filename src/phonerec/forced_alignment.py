@@ -10,8 +10,12 @@ given, else DOC/TIMITDIC.TXT of the TIMIT tree holding the audio, else the `cmud
 word's span runs from its first phone's start to its last phone's end; in the 39-phone set a
 closure merged into the h# before it stays with the h#, so such a word starts at its first release.
 With a frame head, a text's words are aligned with an optional pause between every two (a `sil`
-of >= 100 ms where the speaker paused, none elsewhere: decoding.align.viterbi_spans), as HMM
+of >= 100 ms where the speaker paused, none elsewhere: decoding.timing.viterbi_spans), as HMM
 aligners do, so that a pause does not stretch a word or push the next one off its place.
+Phones given without any closure (ARPAbet / CMUdict / MFA style, where `t` spans the closure and the
+release) are aligned with TIMIT's closures put back, which the model was trained with, and each
+closure's segment is then joined to its stop's: the stop starts at the closure's onset, as in the
+convention the phones came in.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from phonerec.corpora.lexicon import (
     LexiconError,
+    with_closures,
     cmudict_lexicon,
     find_timitdic,
     pronounce,
@@ -27,38 +32,33 @@ from phonerec.corpora.lexicon import (
     read_prompt,
     text_words,
 )
-from phonerec.phones import PAUSE, fold, with_pause_slots
+from phonerec.phones import PAUSE, fold, fold_positions, with_pause_slots
 from phonerec.transcribe import TranscribeError, Transcriber, Transcript
 
 
-def read_phone_list(path, n_phones: int) -> list[str]:
-    """Phones of a .PHN file (third column), or of a one-per-line / space-separated list, folded
-    to the model's `n_phones` set; TranscribeError naming the file when unreadable or unknown."""
+def read_phones(path) -> list[str]:
+    """The phones of a .PHN file (third column), or of a one-per-line / space-separated list, as written;
+    TranscribeError naming the file when it cannot be read."""
     path = Path(path)
     try:
         lines = [line.split() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError as e:
         raise TranscribeError(f"{path}: cannot read phones ({e.strerror or e})") from None
     is_phn = bool(lines) and all(len(c) == 3 and c[0].isdigit() and c[1].isdigit() for c in lines)
-    phones = [c[2] for c in lines] if is_phn else [p for c in lines for p in c]
-    try:
-        folded = fold(phones, n_phones)
-    except ValueError as e:
-        raise TranscribeError(f"{path}: {e}") from None
-    if not folded:
-        raise TranscribeError(f"{path}: no phones to align")
-    return folded
+    return [c[2] for c in lines] if is_phn else [p for c in lines for p in c]
+
+
+def read_phone_list(path, n_phones: int) -> list[str]:
+    """`read_phones` folded to the model's `n_phones` set; TranscribeError naming the file when unreadable,
+    unknown or empty."""
+    return closures_put_back(read_phones(path), n_phones, str(path), put_back=False).phones
 
 
 def fold_indexed(phones: list[str], index: list, n_phones: int) -> tuple[list[str], list]:
-    """`fold` keeping each phone's word index: q dropped; in the 39 set a sil run keeps its first."""
-    out, out_index = [], []
-    for p, i in zip(phones, index):
-        for q in fold([p], n_phones):
-            if not (n_phones == 39 and q == "sil" and out and out[-1] == "sil"):
-                out.append(q)
-                out_index.append(i)
-    return out, out_index
+    """`fold` keeping each phone's word index (phones.fold_positions: q dropped; in the 39 set a sil
+    run keeps its first)."""
+    kept = fold_positions(phones, n_phones)
+    return [q for _, q in kept], [index[i] for i, _ in kept]
 
 
 def word_segments(segments: list, index: list, words: list[str]) -> list[tuple[float, float, str]]:
@@ -104,6 +104,7 @@ class Target:
     index: list | None = None  # word index of each phone (None for a silence)
     words: list[str] | None = None
     pauses: list[int] = field(default_factory=list)  # positions of the optional pauses between words
+    joined: list[int] = field(default_factory=list)  # closures put back: each joins the stop after it
 
 
 def alignment_target(tr: Transcriber, audio: Path | None, phones=None, text=None, lexicon=None) -> Target:
@@ -116,14 +117,34 @@ def alignment_target(tr: Transcriber, audio: Path | None, phones=None, text=None
         phones, index, pauses = with_pause_slots(phones, index, n, fold([PAUSE], n)[0])
         return Target(phones, index, words, pauses)
     if isinstance(phones, (str, Path)):
-        return Target(read_phone_list(phones, n))
+        return closures_put_back(read_phones(phones), n, str(phones))
+    return closures_put_back(list(phones), n, str(audio or "phones"))
+
+
+CLOSURES = frozenset({"bcl", "dcl", "gcl", "pcl", "tcl", "kcl", "cl", "vcl"})
+
+
+def closures_put_back(phones: list[str], n_phones: int, name: str, put_back: bool = True) -> Target:
+    """The Target of given phones (any TIMIT set), folded to the model's; phones with no closure at all
+    get TIMIT's closures back (module doc; unless not `put_back`), their positions in `joined`.
+    TranscribeError naming `name` for an unknown phone or none."""
+    given = list(phones)
+    inserted: set[int] = set()
+    if put_back and n_phones != 39 and not CLOSURES & set(given):
+        out = []
+        for p in given:
+            closed = with_closures([p])
+            if len(closed) == 2:
+                inserted.add(len(out))
+            out += closed
+        given = out
     try:
-        folded = fold(list(phones), n)
+        kept = fold_positions(given, n_phones)
     except ValueError as e:
-        raise TranscribeError(f"{audio or 'phones'}: {e}") from None
-    if not folded:
-        raise TranscribeError(f"{audio or 'phones'}: no phones to align")
-    return Target(folded)
+        raise TranscribeError(f"{name}: {e}") from None
+    if not kept:
+        raise TranscribeError(f"{name}: no phones to align")
+    return Target([q for _, q in kept], joined=[k for k, (i, _) in enumerate(kept) if i in inserted])
 
 
 def aligned_transcript(tr: Transcriber, lp, frames, n_samples: int, name: str, target: Target) -> Transcript:
@@ -136,9 +157,13 @@ def aligned_transcript(tr: Transcriber, lp, frames, n_samples: int, name: str, t
     try:
         segments, confidence = tr.segments(lp, frames, tr.tokenizer.align_ids(phones), phones, duration, pauses)
     except ValueError as e:
-        raise TranscribeError(f"{name}: cannot align {len(phones) - len(pauses)} phones ({e})") from None
+        given = len(phones) - len(pauses) - len(target.joined)  # as the user counts them
+        raise TranscribeError(f"{name}: cannot align {given} phones ({e})") from None
     keep = [k for k, (s, e, _) in enumerate(segments) if e > s or k not in pauses]  # skipped pauses go
     phones, segments, confidence = [phones[k] for k in keep], [segments[k] for k in keep], [confidence[k] for k in keep]
+    for k in sorted(target.joined, reverse=True):  # a closure put back: its stop starts at its onset
+        segments[k + 1] = (segments[k][0], segments[k + 1][1], segments[k + 1][2])
+        del phones[k], segments[k], confidence[k]
     t = Transcript(name, phones, duration, tr.sample_rate, segments, confidence)
     if target.words is not None:
         t.words = word_segments(segments, [index[k] for k in keep], target.words)

@@ -42,13 +42,19 @@ PHONE_SETS = {61: PHONES_61, 48: PHONES_48, 39: PHONES_39}
 def fold(phones: list[str], target: int) -> list[str]:
     """Fold a phone sequence (61, 48 or 39 symbols) to the `target` set (61, 48 or 39).
 
-    `q` is dropped; for the 39 set, runs of `sil` are merged into one.
+    `q` is dropped; for the 39 set, runs of `sil` are merged into one (fold_positions: the one rule).
     Raises ValueError on a symbol that is not a TIMIT phone.
     """
+    return [q for _, q in fold_positions(phones, target)]
+
+
+def fold_positions(phones: list[str], target: int) -> list[tuple[int, str]]:
+    """(position in `phones`, folded symbol) of each symbol `fold` gives: the one folding rule, for
+    callers that must know which input phone each output came from (a word's phones, a label's time)."""
     if target not in PHONE_SETS:
         raise ValueError(f"unknown phone set {target}; use 61, 48 or 39")
-    out: list[str] = []
-    for p in phones:
+    out: list[tuple[int, str]] = []
+    for i, p in enumerate(phones):
         if p in FOLD_48:  # a 61-phone symbol
             q = p if target == 61 else FOLD_48[p] if target == 48 else FOLD_39[p]
         elif p in FOLD_48_TO_39 and target != 61:  # already a 48-phone symbol
@@ -59,9 +65,9 @@ def fold(phones: list[str], target: int) -> list[str]:
             raise ValueError(f"unknown phone {p!r} for folding to {target}")
         if q is None:
             continue
-        if target == 39 and q == "sil" and out and out[-1] == "sil":
+        if target == 39 and q == "sil" and out and out[-1][1] == "sil":
             continue
-        out.append(q)
+        out.append((i, q))
     return out
 
 

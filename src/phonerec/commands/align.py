@@ -5,7 +5,7 @@ frame head's 10 ms posteriors when the model has one, else CTC forced alignment)
   align.py --model exp/crdnn DR1/FCJF0/SA1.WAV DR1/FCJF0/SX37.WAV     (the .PHN beside each file)
   align.py --model exp/crdnn a.wav --text a.txt [--lexicon TIMITDIC.TXT]   (words -> phones)
 
-What a phones file or a text may be, and which lexicon is used, is in phonerec.aligner (the
+What a phones file or a text may be, and which lexicon is used, is in phonerec.forced_alignment (the
 Python API's Recognizer.align uses the same code). A file that cannot be aligned gets a one-line
 error and the others are still done (exit status 1). Words get a `words` tier in TextGrid, a
 "words" list in JSON and, with --format phn --out, a TIMIT .wrd file beside the .phn.
@@ -17,13 +17,15 @@ import logging
 import sys
 from pathlib import Path
 
-from phonerec.aligner import align_file
+from phonerec.forced_alignment import align_file
 from phonerec.config import ConfigError
 from phonerec.fileio import write_text
+from phonerec.inference.bundled import model_or_bundled
 from phonerec.logs import setup_logging
 from phonerec.textgrid import format_phn
 from phonerec.training.checkpoint import CheckpointError
-from phonerec.transcribe import FORMATS, Transcriber, file_failure, format_transcript, output_path, output_stem
+from phonerec.commands.inputs import file_failure, output_path, output_stem
+from phonerec.transcribe import FORMATS, Transcriber, format_transcript
 
 log = logging.getLogger("align")
 
@@ -31,7 +33,8 @@ log = logging.getLogger("align")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("audio", nargs="+", help="audio files")
-    p.add_argument("--model", required=True, help="experiment folder holding model.pt (or the model file)")
+    p.add_argument("--model", help="experiment folder holding model.pt, or the model file "
+                   "(default: the English model shipped with phonerec; its card: phonerec/resources/english/)")
     p.add_argument("--phones", nargs="+", help="one phones file per audio file, in the same order "
                    "(default: the .PHN / .phn beside each audio file)")
     p.add_argument("--text", nargs="+", help="one text file per audio file (TIMIT .TXT / .WRD or plain "
@@ -55,7 +58,7 @@ def main(argv=None) -> int:
     if a.lexicon and not a.text:
         p.error("--lexicon needs --text")
     try:
-        tr = Transcriber(a.model, a.device, fix_level=a.fix_level)
+        tr = Transcriber(model_or_bundled(a.model), a.device, fix_level=a.fix_level)
     except (CheckpointError, ConfigError) as e:
         log.error("%s", e)
         return 2

@@ -2,9 +2,10 @@
 
 Greedy by default. Beam search with the phone bigram LM (estimated once from the train
 manifest into exp/<name>/lm_bigram.json) via --method beam / --decode-config; --tune picks
-the LM weight and insertion bonus by dev PER, decodes every split with them and stores them and
-the LM in model.pt: from then on they are the model's defaults (here, in transcribe and in
-Recognizer.load), until training writes a new model.pt.
+the LM weight and insertion bonus by dev PER and decodes every split with them. When the dev set is
+the one the model trained with (or with --store-tuned) they and the LM are stored in model.pt: from
+then on they are the model's defaults (here, in transcribe and in Recognizer.load), until training
+writes a new model.pt. Tuned on another corpus's dev set, model.pt is left byte for byte as it was.
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def main(argv=None) -> int:
     p.add_argument("--blank-penalty", type=float, help="subtracted from the blank's log posterior (greedy and beam)")
     p.add_argument("--tune", action="store_true", help="grid-search LM weight and insertion bonus on dev PER")
     p.add_argument("--tune-split", default="dev", help="split to tune on (never test)")
+    p.add_argument("--store-tuned", action="store_true",
+                   help="store the tuned settings in model.pt even when --data is not the model's own dev set")
     p.add_argument("--lm-weights", type=float, nargs="+", default=list(GRID_LM_WEIGHTS), help="tuning grid")
     p.add_argument("--insertion-bonuses", type=float, nargs="+", default=list(GRID_BONUSES), help="tuning grid")
     a = p.parse_args(argv)
@@ -46,7 +49,8 @@ def main(argv=None) -> int:
                  "blank_penalty": a.blank_penalty}
     try:
         decode_experiment(a.exp, a.data, a.splits, decode_config=a.decode_config, overrides=overrides,
-                          tune_on=a.tune_split if a.tune else None, lm_weights=a.lm_weights,
+                          tune_on=a.tune_split if a.tune else None, store_tuned_settings=a.store_tuned,
+                          lm_weights=a.lm_weights,
                           bonuses=a.insertion_bonuses, device=a.device)
     except (CheckpointError, ManifestError, FeatureError, ConfigError, LMError, ValueError) as e:
         log.error("%s", e)

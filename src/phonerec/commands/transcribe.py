@@ -15,9 +15,11 @@ import sys
 from phonerec.config import ConfigError
 from phonerec.decoding.lm import LMError
 from phonerec.fileio import write_text
+from phonerec.inference.bundled import model_or_bundled
 from phonerec.logs import setup_logging
 from phonerec.training.checkpoint import CheckpointError
-from phonerec.transcribe import FORMATS, Transcriber, expand_inputs, file_failure, format_transcript, output_path
+from phonerec.commands.inputs import expand_inputs, file_failure, output_path
+from phonerec.transcribe import FORMATS, Transcriber, format_transcript
 
 log = logging.getLogger("transcribe")
 
@@ -25,7 +27,8 @@ log = logging.getLogger("transcribe")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", help="audio files, folders, or list files (.txt/.lst/.scp)")
-    p.add_argument("--model", required=True, help="experiment folder holding model.pt (or the model file)")
+    p.add_argument("--model", help="experiment folder holding model.pt, or the model file "
+                   "(default: the English model shipped with phonerec; its card: phonerec/resources/english/)")
     p.add_argument("--timestamps", action="store_true", help="start/end time per phone")
     p.add_argument("--format", choices=FORMATS, default="text", help="phn and textgrid imply --timestamps")
     p.add_argument("--out", help="write one file per input into this folder instead of printing")
@@ -45,10 +48,13 @@ def main(argv=None) -> int:
     overrides = {"method": a.method, "beam": a.beam, "lm_weight": a.lm_weight, "insertion_bonus": a.insertion_bonus,
                  "blank_penalty": a.blank_penalty}
     try:
-        transcriber = Transcriber(a.model, a.device, decode_config=a.decode_config, overrides=overrides, fix_level=a.fix_level)
+        transcriber = Transcriber(model_or_bundled(a.model), a.device, decode_config=a.decode_config,
+                                  overrides=overrides, fix_level=a.fix_level, caller="command line")
     except (CheckpointError, ConfigError, LMError) as e:
         log.error("%s", e)
         return 2
+    # which model, decoding how, and where each setting came from (inference.decode_settings)
+    print(f"{transcriber.loaded.path}: decodes with {transcriber.settings.describe()}", file=sys.stderr)
     inputs, problems = expand_inputs(a.inputs)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

@@ -148,7 +148,7 @@ def beam_search_decode(log_probs: torch.Tensor, out_lens: torch.Tensor, beam: in
             for i, n in enumerate(out_lens.tolist())]
 
 
-def align(log_probs, ids: list[int]) -> list[tuple[int, int]]:
+def forced_spans(log_probs, ids: list[int]) -> list[tuple[int, int]]:
     """Frame span [start, end) of each token of `ids` on the best CTC path that emits exactly `ids`.
 
     Viterbi forced alignment (torchaudio.functional.forced_align) of a (T, C) posterior;

@@ -1,8 +1,8 @@
 """Segments from posteriors: where each phone of a known sequence lies in time.
 
 Two aligners, both giving (start, end, phone) seconds that tile [0, duration] (segments.Segment):
-- CTC (CTC_METHOD): Viterbi of the phones on the CTC posteriors (ctc.align). CTC output frame j is
-  centred at j * subsampling * hop seconds and covers half a frame either side. CTC marks a phone
+- CTC (CTC_METHOD): Viterbi of the phones on the CTC posteriors (ctc.forced_spans). CTC output frame j is
+  centred at j * subsampling * hop seconds (plus the model's centre_offset) and covers half a frame either side. CTC marks a phone
   by a spike of one or a few frames with blanks around it, so the blank frames between two phones
   are split at their midpoint and the leading / trailing blanks go to the first / last phone.
 - Frame head (FRAME_METHOD, models.common.FrameHead): Viterbi over its 10 ms posteriors, left to
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phonerec.decoding.ctc import align
+from phonerec.decoding.ctc import forced_spans
 from phonerec.phones import fold
 
 MIN_FRAMES = 2  # 20 ms at 10 ms frames (measured against 1 and 3: recipes/timit/README.md)
@@ -132,39 +132,50 @@ def align_frames(frame_log_probs, ids: list[int], phones: list[str], hop_s: floa
 
 
 def ctc_segments(spans: list[tuple[int, int]], phones: list[str], frame_s: float,
-                   duration: float) -> list[tuple[float, float, str]]:
+                 duration: float, centre_s: float = 0.0) -> list[tuple[float, float, str]]:
     """Output-frame spans [start, end) per phone -> (start, end, phone) seconds.
 
-    Frame j covers [(j - 0.5) * frame_s, (j + 0.5) * frame_s]; blank frames between two
-    phones go half to each; the first phone starts at 0 and the last ends at `duration`."""
+    Frame j is centred at j * frame_s + centre_s (centre_s: the model's centre_offset in seconds, e.g.
+    half a stack of frames minus one hop for frame stacking) and covers half a frame either side; blank
+    frames between two phones go half to each; the first phone starts at 0 and the last ends at
+    `duration`."""
     if len(spans) != len(phones):
         raise ValueError(f"{len(spans)} spans for {len(phones)} phones")
     if not spans:
         return []
-    inner = [((end + start) / 2 - 0.5) * frame_s for (_, end), (start, _) in zip(spans, spans[1:])]
+    inner = [((end + start) / 2 - 0.5) * frame_s + centre_s for (_, end), (start, _) in zip(spans, spans[1:])]
     bounds = [0.0] + [min(max(b, 0.0), duration) for b in inner] + [duration]
     return [(s, e, p) for s, e, p in zip(bounds, bounds[1:], phones)]
 
 
 def align_ctc(log_probs: np.ndarray, ids: list[int], phones: list[str], frame_s: float,
-                   duration: float) -> list[tuple[float, float, str]]:
+              duration: float, centre_s: float = 0.0) -> list[tuple[float, float, str]]:
     """CTC Viterbi alignment of a given phone sequence on (T', C) posteriors -> segments tiling
     [0, duration] (ctc_segments); ValueError when there are too few frames for it."""
-    return ctc_segments(align(log_probs, ids), phones, frame_s, duration)
+    return ctc_segments(forced_spans(log_probs, ids), phones, frame_s, duration, centre_s)
 
 
-def align_known(lp, frames, ids: list[int], phones: list[str], frame_s: float, hop_s: float | None,
-                duration: float, min_frames: int = MIN_FRAMES) -> list[tuple[float, float, str]]:
-    """Segments of a known phone sequence: Viterbi on the frame head's (T, C) posteriors `frames`
-    (frames `hop_s` apart) when given, else CTC Viterbi on the (T', C) `lp` (frames `frame_s` apart)."""
+def place_phones(lp, frames, ids: list[int], phones: list[str], frame_s: float, hop_s: float | None,
+                 duration: float, *, min_frames: int = MIN_FRAMES, optional=(), centre_s: float = 0.0
+                 ) -> tuple[list[tuple[float, float, str]], list[tuple[int, int]], bool]:
+    """Where a known phone sequence lies in time: the one choice between the two aligners, for
+    transcription, forced alignment, decoding and relabelling alike. Viterbi on the frame head's (T, C)
+    posteriors `frames` (frames `hop_s` apart) when given, else CTC Viterbi on the (T', C) `lp` (frames
+    `frame_s` apart, the first centred at `centre_s`). `optional`: positions the frame-head path may skip
+    (viterbi_spans); CTC has no optional tokens (ValueError). Returns (segments tiling [0, duration],
+    the frame spans, whether they are frame-head frames)."""
     if frames is not None:
-        return align_frames(frames, ids, phones, hop_s, duration, min_frames)
-    return align_ctc(lp, ids, phones, frame_s, duration)
+        spans = viterbi_spans(frames, ids, min_frames, optional=optional)
+        return frame_head_segments(spans, phones, hop_s, duration), spans, True
+    if len(optional):
+        raise ValueError("optional phones need a frame head")
+    spans = forced_spans(lp, ids)
+    return ctc_segments(spans, phones, frame_s, duration, centre_s), spans, False
 
 
 def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phones: int, frame_s: float,
                 frame_posteriors: dict | None = None, hop_s: float | None = None,
-                min_frames: int | None = None) -> dict:
+                min_frames: int | None = None, centre_s: float = 0.0) -> dict:
     """Segments of each utterance's reference phones (folded to the model's set, as it was trained)
     and of its decoded phones: {"method", "phone_set", "frame_s", "utts": {utt: {"forced": segs, "hyp": segs}},
     "failed": {utt: {kind: reason}}}. Too short to align is recorded, not dropped.
@@ -181,8 +192,9 @@ def align_split(posteriors: dict, manifest: dict, hyps: dict, tokenizer, n_phone
         utts[utt] = {}
         for kind, phones in seqs.items():
             try:
-                segs = align_known(lp, frame_posteriors[utt] if use_frames else None, tokenizer.align_ids(phones),
-                                   phones, frame_s, hop_s, row["duration"], min_frames)
+                segs = place_phones(lp, frame_posteriors[utt] if use_frames else None, tokenizer.align_ids(phones),
+                                    phones, frame_s, hop_s, row["duration"], min_frames=min_frames,
+                                    centre_s=centre_s)[0]
             except ValueError as e:
                 failed.setdefault(utt, {})[kind] = str(e)
                 segs = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phonerec.evaluation.per import align as edit_align
+from phonerec.evaluation.per import edit_alignment
 from phonerec.segments import merge_segments, reference_segments
 
 TOLERANCES_MS = (10, 20, 30)
@@ -54,7 +54,7 @@ def recognized_errors(ref, hyp) -> tuple[list[float], int]:
     """(errors at the boundaries the edit alignment matched, number of reference boundaries):
     ref i|i+1 counts when ref i -> hyp j and ref i+1 -> hyp j+1 are both correct pairs."""
     matched, i, j = {}, 0, 0  # ref index -> hyp index of a correct pair
-    for r, h in edit_align([p for *_, p in ref], [p for *_, p in hyp]):
+    for r, h in edit_alignment([p for *_, p in ref], [p for *_, p in hyp]):
         if r is not None and h is not None and r == h:
             matched[i] = j
         i += r is not None

@@ -54,7 +54,7 @@ class Score:
                 f"N {self.n_ref}, {self.n_utts} utterances)")
 
 
-def align(ref: list[str], hyp: list[str]) -> list[tuple[str | None, str | None]]:
+def edit_alignment(ref: list[str], hyp: list[str]) -> list[tuple[str | None, str | None]]:
     """Minimum edit alignment (jiwer's) as (ref, hyp) pairs in order; None marks a deletion's
     hyp side or an insertion's ref side."""
     if not ref or not hyp:
@@ -71,7 +71,7 @@ def align(ref: list[str], hyp: list[str]) -> list[tuple[str | None, str | None]]
     return pairs
 
 
-def align_optional(ref: list[str], hyp: list[str], optional: frozenset) -> list[tuple[str | None, str | None]]:
+def edit_alignment_optional(ref: list[str], hyp: list[str], optional: frozenset) -> list[tuple[str | None, str | None]]:
     """sclite-style alignment where reference tokens in `optional` may be deleted for free.
 
     Weights as sclite's DP: correct 0, insertion 3, deletion 3 (0 for an optional token),
@@ -106,12 +106,12 @@ def align_optional(ref: list[str], hyp: list[str], optional: frozenset) -> list[
     return pairs[::-1]
 
 
-def align_folded(ref: list[str], hyp: list[str], convention: str = DEFAULT_CONVENTION) -> list[tuple]:
+def edit_alignment_folded(ref: list[str], hyp: list[str], convention: str = DEFAULT_CONVENTION) -> list[tuple]:
     """Fold both phone lists to 39 and align them under a scoring convention (see CONVENTIONS)."""
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown scoring convention {convention!r}; use one of {sorted(CONVENTIONS)}")
     r, h = fold(ref, 39), fold(hyp, 39)
-    return align_optional(r, h, OPTIONAL[convention]) if OPTIONAL[convention] else align(r, h)
+    return edit_alignment_optional(r, h, OPTIONAL[convention]) if OPTIONAL[convention] else edit_alignment(r, h)
 
 
 def score(refs: dict[str, list[str]], hyps: dict[str, list[str]],
@@ -125,7 +125,7 @@ def score(refs: dict[str, list[str]], hyps: dict[str, list[str]],
     total = Counts()
     rows = []
     for utt_id in sorted(refs):
-        c = Counts().add(align_folded(refs[utt_id], hyps[utt_id], convention))
+        c = Counts().add(edit_alignment_folded(refs[utt_id], hyps[utt_id], convention))
         total.merge(c)
         rows.append((utt_id, 100.0 * (c.sub + c.dels + c.ins) / max(c.n_ref, 1), c.sub, c.dels, c.ins, c.n_ref))
     return Score(total.per, total.sub, total.dels, total.ins, total.n_ref, len(rows), convention), rows
@@ -266,7 +266,7 @@ def analyze(refs: dict[str, list[str]], hyps: dict[str, list[str]], convention: 
     _check_complete(refs, hyps)
     result = Analysis(convention)
     for utt_id in sorted(refs):
-        pairs = align_folded(refs[utt_id], hyps[utt_id], convention)
+        pairs = edit_alignment_folded(refs[utt_id], hyps[utt_id], convention)
         result.total.add(pairs)
         result.speakers.setdefault(speaker_of(utt_id), Counts()).add(pairs)
         result.pairs.update(pairs)

@@ -10,20 +10,24 @@ import json
 import logging
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from phonerec.config import ConfigError, FeatureConfig, ModelConfig, normalize_config_dict, read_yaml
+from phonerec.evaluation.per import read_hyp_file
+from phonerec.features.audio import AudioError, load_audio
+from phonerec.features.dsp import DependencyError, mel_spectrogram
+from phonerec.fileio import write_text
+from phonerec.phones import PHONES_39, fold
+from phonerec.segments import merge_segments, reference_segments
 
-from phonerec.config import ConfigError, FeatureConfig, ModelConfig, normalize_config_dict, read_yaml  # noqa: E402
-from phonerec.evaluation.per import read_hyp_file  # noqa: E402
-from phonerec.features.audio import AudioError, load_audio  # noqa: E402
-from phonerec.features.dsp import mel_spectrogram  # noqa: E402
-from phonerec.fileio import write_text  # noqa: E402
-from phonerec.phones import PHONES_39, fold  # noqa: E402
-from phonerec.segments import merge_segments, reference_segments  # noqa: E402
+try:  # an extra (`pip install 'phonerec[report]'`): recognising speech does not need it
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError as e:
+    raise DependencyError(f"the report needs matplotlib ({e}): pip install 'phonerec[report]'") from None
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,11 @@
 
 The network runs once per split; the search is repeated on the stored posteriors, so
 tuning a grid of LM weights costs only search time. Tuning is only allowed on a
-non-test split, and its choice is what the test split is decoded with. The tuned settings and
-their LM are then stored in model.pt, so whoever loads the model decodes as it was tuned to.
+non-test split, and its choice is what the test split is decoded with. A model file changes only
+when that is what its user wants: the tuned settings and their LM are stored in model.pt (so whoever
+loads it decodes as it was tuned to) when they were tuned on the model's own dev set (the manifest's
+content is the one model.pt says it trained with) or when asked (`store_tuned=True`); else they
+decode this run only. How a model decodes otherwise: inference.decode_settings, the one resolver.
 """
 from __future__ import annotations
 
@@ -15,51 +18,24 @@ from pathlib import Path
 
 import numpy as np
 
-from phonerec.config import ConfigError, DecodeConfig, from_dict
+from phonerec.config import DecodeConfig
 from phonerec.corpora.manifest import read_manifest
 from phonerec.data import make_loader
-from phonerec.decoding.align import align_split
-from phonerec.decoding.lm import BigramLM, LMError, load_or_estimate
-from phonerec.decoding.search import LM_FILE, decode_posteriors, resolve_decode_config
+from phonerec.decoding.timing import align_split
+from phonerec.decoding.lm import load_or_estimate
+from phonerec.decoding.search import LM_FILE, decode_posteriors
 from phonerec.evaluation.per import score, write_hyp_file
-from phonerec.experiment.train import forward_batches, load_model, load_split, model_file
+from phonerec.experiment.train import forward_batches, load_split
 from phonerec.fileio import write_json
+from phonerec.inference.decode_settings import resolve, store_tuned
+from phonerec.inference.model import load_model
 from phonerec.phones import PhoneTokenizer
-from phonerec.training import checkpoint
+from phonerec.records import digest
 
 log = logging.getLogger(__name__)
 
 GRID_LM_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GRID_BONUSES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-DECODING_KEY = "decoding"  # in model.pt: the decode settings tuned on dev and the bigram LM they need
-
-
-def store_decoding(exp_or_file, dcfg: DecodeConfig, lm: BigramLM | None, tuned: dict) -> None:
-    """Make settings tuned on dev the model's own: model.pt carries them and their LM (rewritten
-    atomically), so transcribe, Recognizer.load and decode use them with nothing beside the file.
-    Training writes a new model.pt without them: they were tuned for other weights."""
-    path = model_file(exp_or_file)
-    state = checkpoint.load(path)
-    state[DECODING_KEY] = {"decode": dataclasses.asdict(dcfg), "tuned_on": tuned["split"],
-                           "per": tuned["best_per"], "lm": lm.to_dict() if lm is not None else None}
-    checkpoint.save(state, path)
-    log.info("%s now decodes with the settings tuned on %s by default (%s)", path, tuned["split"], _describe(dcfg))
-
-
-def carried_decoding(exp_or_file) -> tuple[DecodeConfig | None, BigramLM | None]:
-    """The tuned decode settings and LM a model file carries, or (None, None) for an untuned model."""
-    path = model_file(exp_or_file)
-    carried = checkpoint.load(path).get(DECODING_KEY)
-    if not carried:
-        return None, None
-    try:
-        dcfg = from_dict(DecodeConfig, carried["decode"], "decode")
-        lm = BigramLM.from_dict(carried["lm"], f"{path}: its LM") if carried.get("lm") else None
-    except (ConfigError, LMError, KeyError, TypeError) as e:
-        raise checkpoint.CheckpointError(f"{path}: unreadable tuned decode settings ({e})") from None
-    return dcfg, lm
-
-
 def compute_posteriors(model, dataset, max_frames: int, device, frames: dict | None = None) -> dict[str, np.ndarray]:
     """{utt_id: (T', C) float32 log posteriors} for a whole dataset, batched. With `frames` (a dict; the
     model must have a frame head) it is filled with {utt_id: (T, C) frame-head log posteriors} of the
@@ -102,29 +78,31 @@ def tune(posteriors: dict[str, np.ndarray], refs: dict[str, list[str]], tokenize
 
 
 def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = None, *, decode_config=None,
-                      overrides: dict | None = None, tune_on: str | None = None, lm_weights=GRID_LM_WEIGHTS,
-                      bonuses=GRID_BONUSES, device=None) -> dict[str, dict]:
+                      overrides: dict | None = None, tune_on: str | None = None, store_tuned_settings: bool = False,
+                      lm_weights=GRID_LM_WEIGHTS, bonuses=GRID_BONUSES, device=None) -> dict[str, dict]:
     """Decode `splits` of an experiment; write decode_<split>/hyp.txt and decode.json.
 
-    The decode config is the model's own `decode` section <- `decode_config` file <- `overrides`
-    (or exactly `dcfg` when given). With `tune_on` (a dev split) the LM weight and insertion
-    bonus are grid-searched there first and the best pair decodes every split.
+    The decode config is inference.decode_settings.resolve's (the model's own, <- `decode_config` file
+    <- `overrides`), or exactly `dcfg` when given. With `tune_on` (a dev split) the LM weight and
+    insertion bonus are grid-searched there first and the best pair decodes every split; model.pt keeps
+    them when `tune_on` is the model's own dev set or `store_tuned_settings` (module doc).
     Returns {split: decode.json contents}.
     """
     exp_dir, data_dir = Path(exp_dir), Path(data_dir)
     if tune_on is not None and tune_on.startswith("test"):
         raise ValueError("refusing to tune on the test split: tune on dev")
-    model, cfg, tokenizer, cmvn = load_model(exp_dir, device)
+    loaded = load_model(exp_dir, device)
+    model, cfg, tokenizer, cmvn = loaded
     device = next(model.parameters()).device
-    carried, lm = carried_decoding(exp_dir)
-    dcfg = dcfg or resolve_decode_config(carried or cfg.decode, decode_config, **(overrides or {}))
+    settings = resolve(loaded, decode_config, overrides, caller="command line")
+    dcfg, lm = dcfg or settings.config, settings.carried_lm
     if tune_on and dcfg.method != "beam":
         log.info("tuning implies beam search (beam %d)", dcfg.beam)
         dcfg = dataclasses.replace(dcfg, method="beam")
     lm_matrix, lm_path = None, None
     if dcfg.method == "beam" and (dcfg.lm_weight or tune_on):
         if lm is not None:  # the LM the model was tuned with, whatever corpus `data_dir` holds
-            lm_path = f"{model_file(exp_dir)} (the LM it carries)"
+            lm_path = f"{loaded.path} (the LM it carries)"
         else:
             lm_path = exp_dir / LM_FILE
             lm = load_or_estimate(lm_path, data_dir / "manifests" / "train.json", tokenizer.phones)
@@ -151,7 +129,16 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
         tuned = {"split": tune_on, "grid": grid, "best_per": min(r["per"] for r in grid)}
         log.info("tuned on %s: lm_weight %.2f, insertion_bonus %+.2f (PER %.2f %%)", tune_on, dcfg.lm_weight,
                  dcfg.insertion_bonus, tuned["best_per"])
-        store_decoding(exp_dir, dcfg, lm, tuned)
+        manifest_path = data_dir / "manifests" / f"{tune_on}.json"
+        tuned_on = {"split": tune_on, "manifest": str(manifest_path.resolve()), "digest": digest(manifest_path)}
+        own = (loaded.info.get("trained_on") or {}).get("dev", {}).get("digest")
+        if store_tuned_settings or (own is not None and own == tuned_on["digest"]):
+            store_tuned(loaded.path, dcfg, lm, tuned_on, tuned["best_per"])
+            log.info("%s now decodes with the settings tuned on %s by default (%s)", loaded.path, manifest_path,
+                     _describe(dcfg))
+        else:
+            log.info("%s left as it was: %s is not the dev set the model trained with (settings used for this "
+                     "run only; --store-tuned keeps them)", loaded.path, manifest_path)
     results = {}
     for split in splits:
         post, net_s, audio_s = posteriors(split)
@@ -168,7 +155,8 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
             info["tuning"] = tuned
         write_json(out_dir / "decode.json", info)
         write_segments(out_dir, data_dir / "manifests" / f"{split}.json", post, hyps, tokenizer,
-                       cfg.data.train_phones, model.subsampling * hop_s, frame_cache.get(split), hop_s)
+                       cfg.data.train_phones, model.subsampling * hop_s, frame_cache.get(split), hop_s,
+                       model.centre_offset * hop_s)
         log.info("%s: %d utterances (%.0f s of audio) decoded (%s) in %.2f s network + %.2f s search -> %s",
                  split, len(hyps), audio_s, _describe(dcfg), net_s, search_s, out_dir / "hyp.txt")
         results[split] = info
@@ -177,14 +165,14 @@ def decode_experiment(exp_dir, data_dir, splits, dcfg: DecodeConfig | None = Non
 
 def write_segments(out_dir: Path, manifest_path: Path, post: dict, hyps: dict, tokenizer: PhoneTokenizer,
                    n_phones: int, frame_s: float, frame_post: dict | None = None,
-                   hop_s: float | None = None) -> Path:
+                   hop_s: float | None = None, centre_s: float = 0.0) -> Path:
     """decode_<split>/segments.json: segments of the reference and decoded phones, for the score
     stage's boundary metric (when the manifest carries the .PHN times) and the report's examples.
     From the frame head's posteriors `frame_post` (frames `hop_s` apart) when given (frame_viterbi),
     else CTC Viterbi."""
     manifest = read_manifest(manifest_path, check_files=False)
     t0 = time.perf_counter()
-    segments = align_split(post, manifest, hyps, tokenizer, n_phones, frame_s, frame_post, hop_s)
+    segments = align_split(post, manifest, hyps, tokenizer, n_phones, frame_s, frame_post, hop_s, centre_s=centre_s)
     write_json(out_dir / "segments.json", segments, indent=None)
     log.info("%s: %s alignments of reference and decoded phones in %.2f s%s", out_dir / "segments.json",
              segments["method"], time.perf_counter() - t0,

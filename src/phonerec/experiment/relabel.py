@@ -22,12 +22,13 @@ from pathlib import Path
 
 from phonerec.corpora.manifest import read_manifest, write_manifest
 from phonerec.data import frame_labels, split_speed
-from phonerec.decoding.align import CTC_METHOD, FRAME_METHOD, align_known, frame_head_segments
+from phonerec.decoding.timing import CTC_METHOD, FRAME_METHOD, frame_head_segments, place_phones
 from phonerec.evaluation.boundaries import boundary_metric, forced_row_errors
 from phonerec.experiment.decode import compute_posteriors
-from phonerec.experiment.realign import viterbi_training
-from phonerec.experiment.train import load_model, load_split
+from phonerec.experiment.viterbi_training import viterbi_training
+from phonerec.experiment.train import load_split
 from phonerec.fileio import write_json
+from phonerec.inference.model import load_model
 from phonerec.phones import PAUSE, fold, with_pause_slots
 from phonerec.segments import reference_segments
 
@@ -79,8 +80,9 @@ def align_manifest(exp_dir, data_dir, split: str = "train", device=None, refine_
         folded = fold(phones, n_phones)
         n_samples = int(round(row["duration"] * sr))
         try:
-            segs = align_known(post[utt], frames[utt] if head else None, tokenizer.encode(folded), folded,
-                               model.subsampling * hop_s, hop_s, row["duration"])
+            segs = place_phones(post[utt], frames[utt] if head else None, tokenizer.encode(folded), folded,
+                                model.subsampling * hop_s, hop_s, row["duration"],
+                                centre_s=model.centre_offset * hop_s)[0]
             ends = phone_ends(segs, phones, n_phones, sr, n_samples)
         except (KeyError, ValueError) as e:
             log.warning("%s: cannot align (%s): flat start", utt, e)
@@ -144,7 +146,7 @@ def refine(rows: dict, dataset, tokenizer, n_phones: int, iterations: int, hop_s
     iteration."""
     hop = int(round(sample_rate * hop_s))
     feats, ids, labels, optional, slotted = [], [], [], [], {}
-    for utt, offset, n in zip(dataset.utt_ids, dataset.offsets, dataset.lengths):
+    for item, (utt, n) in enumerate(zip(dataset.utt_ids, dataset.lengths)):
         if utt not in rows:
             continue
         phones, slots, word_starts = pause_slots(rows[utt], n_phones)
@@ -152,7 +154,7 @@ def refine(rows: dict, dataset, tokenizer, n_phones: int, iterations: int, hop_s
         opt = [len(fold(phones[: i + 1], n_phones)) - 1 for i in slots]  # the slots' folded positions
         if n < len(folded) - len(opt):
             continue
-        feats.append(dataset.feats[offset : offset + n])
+        feats.append(dataset.features(item))
         ids.append(tokenizer.encode(folded))
         labels.append(frame_labels(rows[utt], n, hop, tokenizer, n_phones))
         optional.append(opt)

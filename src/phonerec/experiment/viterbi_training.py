@@ -4,7 +4,7 @@ classifier (models.local_frame) in place of the GMM.
 Each iteration trains the classifier on the current frame labels (cross-entropy), scores every frame
 with its log posteriors minus the log prior of each phone (the hybrid systems' scaled likelihood, so a
 frequent phone such as silence does not win frames by being frequent), and realigns each utterance's
-known phones by Viterbi (decoding.align.viterbi_spans: in order, each at least MIN_FRAMES frames).
+known phones by Viterbi (decoding.timing.viterbi_spans: in order, each at least MIN_FRAMES frames).
 Labels from a recognition model (CTC spikes, or a BiLSTM frame head) start it; since the classifier
 hears only +-10 ms, a boundary moves to where the sound changes rather than where the start labels
 put it (see models.local_frame). The classifier keeps its weights from one iteration to the next and
@@ -21,7 +21,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from phonerec.data import BucketBatchSampler
-from phonerec.decoding.align import MIN_FRAMES, viterbi_spans
+from phonerec.decoding.timing import MIN_FRAMES, viterbi_spans
 from phonerec.models.local_frame import LocalFrameClassifier
 
 log = logging.getLogger(__name__)

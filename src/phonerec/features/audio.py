@@ -10,6 +10,7 @@ import torch
 from phonerec.features import dsp
 
 SAMPLE_RATE = 16000
+AUDIO_SUFFIXES = (".wav", ".flac", ".sph", ".nist", ".ogg", ".opus", ".mp3", ".aif", ".aiff")  # what soundfile reads here
 
 
 class AudioError(ValueError):

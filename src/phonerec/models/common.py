@@ -103,6 +103,8 @@ class AcousticModel(nn.Module):
 
     hidden_dim: int
     subsampling: int
+    centre_offset: float = 0.0  # input frames from j * subsampling to the centre of output frame j
+
 
     def add_frame_head(self, n_classes: int) -> None:
         self.frame_head = FrameHead(self.hidden_dim, self.subsampling, n_classes)

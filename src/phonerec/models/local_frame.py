@@ -1,5 +1,5 @@
 """A frame classifier that hears only one frame either side (+-10 ms), for Viterbi realignment
-(experiment.realign), not for recognition.
+(experiment.viterbi_training), not for recognition.
 
 Why so narrow: a BiLSTM frame head sees the whole utterance, so trained on labels that sit 10 ms
 late it learns to be 10 ms late, and realigning with it reproduces the error; any classifier with

@@ -31,6 +31,7 @@ class BiLSTMModel(AcousticModel):
     def __init__(self, cfg: LSTMConfig, n_feats: int, n_classes: int):
         super().__init__()
         self.subsampling = cfg.frame_stack
+        self.centre_offset = (cfg.frame_stack - 1) / 2  # output frame j stacks input frames jk .. jk + k - 1
         self.rnn = BiLSTM(n_feats * self.subsampling, cfg.lstm_hidden, cfg.lstm_layers, cfg.dropout)
         self.dropout = nn.Dropout(cfg.dropout)
         self.out = nn.Linear(self.rnn.out_dim, n_classes)
