@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
+
+from phonerec.features.audio import SAMPLE_RATE, AudioError, audio_info
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +42,18 @@ def refuse_or_skip(root, bad: dict[str, str], skipped: dict[str, list[str]], *, 
         log.warning("INCOMPLETE DEV/TEST SETS (--allow-incomplete-test): %d dev and %d test utterance(s) left out "
                     "as bad: %s; PERs on these sets are not comparable with published ones",
                     len(skipped.get("dev", ())), len(skipped.get("test", ())), " ".join(sorted(eval_bad)))
+
+
+def audio_frames(path: Path, corpus: str) -> tuple[int, str]:
+    """(number of samples, "") for a usable 16 kHz file of `corpus`, else (0, the problem, naming the file)."""
+    if not path.is_file():
+        return 0, f"{path}: audio file does not exist"
+    try:
+        frames, sr = audio_info(path)
+    except AudioError as e:
+        return 0, str(e)
+    except OSError as e:
+        return 0, f"{path}: cannot read ({e})"
+    if sr != SAMPLE_RATE:
+        return 0, f"{path}: sample rate {sr} Hz, {corpus} audio must be {SAMPLE_RATE} Hz"
+    return frames, "" if frames else f"{path}: contains no samples"

@@ -29,8 +29,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from phonerec.corpora.problems import CorpusError, Report, refuse_or_skip
-from phonerec.features.audio import SAMPLE_RATE, AudioError, audio_info
+from phonerec.corpora.problems import CorpusError, Report, audio_frames, refuse_or_skip
+from phonerec.features.audio import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -193,28 +193,13 @@ def _scan_split(root: Path, name: str, text_phone: dict, tp_problems: dict) -> d
         row = None
         if not issues:
             wav = Path(scp[utt]) if Path(scp[utt]).is_absolute() else root / scp[utt]
-            frames, problem = _audio_frames(wav)
+            frames, problem = audio_frames(wav, "speechocean762")
             issues += [problem] if problem else []
             row = {"wav": str(wav.resolve()), "duration": frames / SAMPLE_RATE, "spk_id": spk,
                    "phn": " ".join(phones + ["h#"]), "wrd": " ".join(words).lower(),
                    "word_starts": " ".join(map(str, word_starts))}
         out[f"{spk}_{utt}" if spk else utt] = (spk, utt, None if issues else row, "; ".join(issues))
     return out
-
-
-def _audio_frames(wav: Path) -> tuple[int, str]:
-    """(number of samples, "") for a usable 16 kHz file, else (0, the problem with its path)."""
-    if not wav.is_file():
-        return 0, f"{wav}: audio file listed in wav.scp does not exist"
-    try:
-        frames, sr = audio_info(wav)
-    except AudioError as e:
-        return 0, str(e)
-    except OSError as e:
-        return 0, f"{wav}: cannot read ({e})"
-    if sr != SAMPLE_RATE:
-        return 0, f"{wav}: sample rate {sr} Hz, speechocean762 audio must be {SAMPLE_RATE} Hz"
-    return frames, "" if frames else f"{wav}: contains no samples"
 
 
 def prepare(root, *, dev_speakers: list[str] | None = None, skip_bad: bool = False,
