@@ -13,7 +13,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[test,lexicon]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[test,lexicon,report,serve]'
 	touch $@
 
 run: install

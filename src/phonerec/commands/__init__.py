@@ -13,7 +13,7 @@ from phonerec.commands.cli import run
 
 # command -> one line of help; the module phonerec.commands.<command> holds its main()
 COMMANDS = {
-    "prepare": "TIMIT or speechocean762 tree -> data/manifests/{train,dev,test}.json with the standard splits",
+    "prepare": "TIMIT, speechocean762 or LibriSpeech -> data/manifests/{train,dev,test}.json (or --combine several)",
     "features": "manifests -> log-mel feature caches and CMVN (data/fbank)",
     "train": "train a CTC model on cached features -> exp/<name>/model.pt",
     "relabel": "align the train phones of a corpus without times with a model -> data for the next round",
@@ -25,6 +25,8 @@ COMMANDS = {
     "smoke": "MNIST / CIFAR-10 smoke test of the training loop",
     "benchmark": "speed and memory figures of a config on a corpus",
     "baseline": "trivial PER baselines (no audio) for a prepared corpus",
+    "serve": "local web page: record or upload speech, see its spectrogram and phone/word tiers, get a TextGrid",
+    "stage": "is a recipe stage up to date by what it read? (run.sh asks before every stage)",
 }
 
 
