@@ -60,6 +60,15 @@ def test_installed_package_works_from_any_folder(tmp_path):
                           "--timestamps", "--format", "json", str(tmp_path / "a.wav")],
                          cwd=away, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and '"duration": 1.0' in out.stdout, out.stderr[-2000:]
+    # no --model: the English model the package ships (src/phonerec/resources/english), from the installed copy
+    assert (site / "phonerec" / "resources" / "english" / "model.pt").is_file()
+    bundled = subprocess.run([sys.executable, str(command), "transcribe", str(tmp_path / "a.wav")], cwd=away, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert bundled.returncode == 0 and bundled.stdout.startswith(f"{tmp_path / 'a.wav'}: "), bundled.stderr[-2000:]
+    assert "resources/english/model.pt: decodes with beam" in bundled.stderr
+    loads = subprocess.run([sys.executable, "-c", "from phonerec import Recognizer; print(len(Recognizer.load(device="
+                            "'cpu').phones))"], cwd=away, env=env, capture_output=True, text=True, timeout=300)
+    assert loads.returncode == 0 and loads.stdout.strip() == "48", loads.stderr[-2000:]
     readme = (ROOT / "README.md").read_text()
     example = readme.split("```python\n", 1)[1].split("```", 1)[0]
     example = example.replace("recipes/timit/exp/crdnn_quick", str(tmp_path / "exp")).replace("my.wav", str(tmp_path / "a.wav"))

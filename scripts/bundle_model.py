@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Put a trained model into the package as phonerec's bundled English model, with its card.
+
+  python scripts/bundle_model.py --exp recipes/english/exp/crdnn_cpu --data recipes/english/data \
+      --figures peer_ljspeech.json [--out src/phonerec/resources/english]
+
+Copies exp/model.pt (weights as trained, float32: 7.7 MB, under the 10 MB a wheel should carry) and
+writes card.json beside it: the data with licences and attribution (the sources.json of the combined
+data folder), the resolved config, the command that retrains it, the training time read off the
+experiment's logs, the commit, the figures of scripts/peer_benchmark.py --json on speech the model never
+heard, and the model file's sha256 (tests/test_bundled.py checks it).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from phonerec.fileio import write_json
+from phonerec.inference.bundled import BUNDLED_DIR, CARD_NAME, MODEL_NAME, sha256_of
+from phonerec.training import checkpoint
+
+CORPORA = {  # what the card says of each source corpus
+    "so762": {"corpus": "speechocean762 (OpenSLR 101)", "licence": "CC BY 4.0",
+              "attribution": "Zhang et al., speechocean762: an open-source non-native English speech corpus for "
+                             "pronunciation assessment, Interspeech 2021",
+              "speakers": "250 Mandarin-L1 speakers, children and adults, reading"},
+    "libri": {"corpus": "LibriSpeech train-clean-100, speakers 4088 4406 5652 8226 (OpenSLR 12)",
+              "licence": "CC BY 4.0",
+              "attribution": "Panayotov et al., LibriSpeech: an ASR corpus based on public domain audio books, "
+                             "ICASSP 2015",
+              "speakers": "4 native US English readers (LibriVox)"},
+}
+COMMAND = ("cd recipes/english && ./run.sh --speechocean762 /path/to/speechocean762 "
+           "--librispeech /path/to/LibriSpeech-sample  (then scripts/bundle_model.py, as in its README)")
+
+
+def training_minutes(exp: Path) -> float:
+    """Wall time of stage 3 (round 0, relabelling, the head model) from the first to the last line of the
+    experiment's train logs."""
+    stamps = []
+    for log in sorted(exp.rglob("train.log")):
+        for line in log.read_text().splitlines():
+            m = re.match(r"(\d\d):(\d\d):(\d\d) ", line)
+            if m:
+                stamps.append((log, int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])))
+    if not stamps:
+        return float("nan")
+    total = 0.0
+    for log in {s[0] for s in stamps}:  # per log file (a day boundary inside one run is not handled)
+        times = [t for f, t in stamps if f == log]
+        total += max(times) - min(times)
+    return round(total / 60, 1)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp", required=True, help="experiment folder with model.pt")
+    p.add_argument("--data", required=True, help="the combined data folder it trained on (manifests/sources.json)")
+    p.add_argument("--figures", nargs="*", default=[], help="peer_benchmark.py --json outputs: NAME=FILE")
+    p.add_argument("--out", default=str(BUNDLED_DIR))
+    p.add_argument("--note", default="", help="anything the card must say about how this copy was trained")
+    a = p.parse_args(argv)
+    exp, data, out = Path(a.exp), Path(a.data), Path(a.out)
+    state = checkpoint.load(exp / "model.pt")
+    manifests = {s: json.loads((data / "manifests" / f"{s}.json").read_text()) for s in ("train", "dev")}
+    sources = json.loads((data / "manifests" / "sources.json").read_text())
+    hours = {s: round(sum(r["duration"] for r in rows.values()) / 3600, 2) for s, rows in manifests.items()}
+    figures = {}
+    for spec in a.figures:
+        name, _, path = spec.partition("=")
+        for system in json.loads(Path(path).read_text())["systems"]:
+            who = "PocketSphinx allphone" if system["system"].startswith("PocketSphinx") else "this model"
+            sc = system["scores"]
+            figures[f"{name}, {who}: PER sil_optional / without sil"] = \
+                f"{sc['sil_optional']['per']:.2f} % / {sc['without_sil']['per']:.2f} %"
+            figures[f"{name}, {who}: real-time factor, one CPU thread"] = f"{system['speed']['rtf_cpu']:.3f}"
+            if system.get("boundaries"):
+                b = system["boundaries"]["all"]
+                figures[f"{name}, {who}: forced boundaries within 20 ms (mean)"] = \
+                    f"{b['within_20ms_pct']:.1f} % ({b['mean_abs_ms']} ms)"
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(exp / "model.pt", out / MODEL_NAME)
+    decoding = state.get("decoding") or {}
+    card = {
+        "name": "phonerec English (speechocean762 + LibriSpeech sample)",
+        "description": "CRDNN with a frame head (48 TIMIT phones, 10 ms boundaries), CTC; beam search with a "
+                       "phone bigram tuned on dev. Trained on open read English speech, native and not.",
+        "trained_on": f"{len(manifests['train'])} utterances, {hours['train']} h: " + ", ".join(
+            f"{n} {' + '.join(x.split(':')[1] for x in sources['plan']['train'] if x.startswith(n + ':'))}"
+            for n in ("so762", "libri")) + f"; dev {len(manifests['dev'])} utterances, {hours['dev']} h",
+        "data": [{**CORPORA[n], "splits used for training": [x for x in sources["plan"]["train"] if x.startswith(n)]}
+                 for n in ("so762", "libri")],
+        "licence": "the weights are derived from CC BY 4.0 corpora: credit them as in 'data'",
+        "config": state["config"],
+        "source": state.get("source"),
+        "decoding": {**decoding.get("decode", {}), "tuned_on": decoding.get("tuned_on")},
+        "command": COMMAND,
+        "training_minutes": training_minutes(exp),
+        "training_note": a.note,
+        "bundled": datetime.date.today().isoformat(),
+        "commit": commit,
+        "figures": figures,
+        "sha256": sha256_of(out / MODEL_NAME),
+        "size_bytes": (out / MODEL_NAME).stat().st_size,
+    }
+    write_json(out / CARD_NAME, card)
+    print(f"{out / MODEL_NAME}: {card['size_bytes'] / 1e6:.1f} MB, sha256 {card['sha256'][:16]}...; card {out / CARD_NAME}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
