@@ -18,6 +18,7 @@ from phonerec.corpora.combine import combine, default_name, parse_sources
 from phonerec.corpora.librispeech import CorpusError, held_out_order, prepare
 from phonerec.corpora.manifest import manifest_problems
 from phonerec.corpora.synthetic import LEXICON, plan_corpus, sentence_words, write_speaker
+from test_relabel import TINY as RELABEL_TINY
 from test_speechocean762 import write_corpus as write_so762
 
 REPO = Path(__file__).resolve().parents[1]
@@ -320,22 +321,7 @@ def test_combine_is_the_union_and_refuses_colliding_ids(pristine, tmp_path):
         combine(parse_sources([str(libri), str(tmp_path / "nothing")]))
 
 
-TINY = """features:
-  cmvn: utterance
-model:
-  name: lstm
-  lstm:
-    lstm_hidden: 16
-    lstm_layers: 1
-    frame_stack: 2
-data:
-  max_frames: 3000
-train:
-  epochs: 1
-  warmup_steps: 2
-  lr: 3.0e-3
-  frame_weight: 0.5
-"""
+TINY = RELABEL_TINY.replace("epochs: 2", "epochs: 1")  # the speechocean762 recipe test's tiny model, one epoch
 
 
 def test_recipe_prepares_holds_out_speakers_and_trains_through_alignment(pristine, tmp_path):
