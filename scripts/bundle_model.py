@@ -62,7 +62,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp", required=True, help="experiment folder with model.pt")
     p.add_argument("--data", required=True, help="the combined data folder it trained on (manifests/sources.json)")
-    p.add_argument("--figures", nargs="*", default=[], help="peer_benchmark.py --json outputs: NAME=FILE")
+    p.add_argument("--figures", nargs="*", default=[], help="peer_benchmark.py --json outputs: NAME=FILE (a short "
+                   "NAME: it labels every figure on the page)")
+    p.add_argument("--figures-on", nargs="*", default=[], help="NAME=what that set is, for the card")
     p.add_argument("--out", default=str(BUNDLED_DIR))
     p.add_argument("--note", default="", help="anything the card must say about how this copy was trained")
     a = p.parse_args(argv)
@@ -79,10 +81,10 @@ def main(argv=None) -> int:
             sc = system["scores"]
             figures[f"{name}, {who}: PER sil_optional / without sil"] = \
                 f"{sc['sil_optional']['per']:.2f} % / {sc['without_sil']['per']:.2f} %"
-            figures[f"{name}, {who}: real-time factor, one CPU thread"] = f"{system['speed']['rtf_cpu']:.3f}"
+            figures[f"{name}, {who}: real-time factor (1 thread)"] = f"{system['speed']['rtf_cpu']:.3f}"
             if system.get("boundaries"):
                 b = system["boundaries"]["all"]
-                figures[f"{name}, {who}: forced boundaries within 20 ms (mean)"] = \
+                figures[f"{name}, {who}: boundaries within 20 ms of MFA (mean)"] = \
                     f"{b['within_20ms_pct']:.1f} % ({b['mean_abs_ms']} ms)"
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     out.mkdir(parents=True, exist_ok=True)
@@ -107,6 +109,7 @@ def main(argv=None) -> int:
         "bundled": datetime.date.today().isoformat(),
         "commit": commit,
         "figures": figures,
+        "figures_on": dict(spec.partition("=")[::2] for spec in a.figures_on),
         "sha256": sha256_of(out / MODEL_NAME),
         "size_bytes": (out / MODEL_NAME).stat().st_size,
     }
