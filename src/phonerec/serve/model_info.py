@@ -16,17 +16,12 @@ from pathlib import Path
 import torch
 
 from phonerec.inference.bundled import bundled_model_path  # noqa: F401  (the default model of serve)
+from phonerec.inference.model import model_file
 
 log = logging.getLogger(__name__)
 
 CARD_FILE = "card.json"
 CARD_TEXT_KEYS = ("name", "description", "trained_on", "licence", "url")
-
-
-def model_file(model) -> Path:
-    """An experiment folder's model.pt, or the model file itself."""
-    path = Path(model)
-    return path / "model.pt" if path.is_dir() else path
 
 
 def describe_model(model, phones: list[str], sample_rate: int) -> dict:
