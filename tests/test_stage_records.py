@@ -151,6 +151,8 @@ def test_a_changed_round_setting_reruns_exactly_what_follows_and_touch_reruns_no
     (conf.parent / "tiny3.yaml").write_text(TINY.replace("epochs: 2", "epochs: 3"))
     ran, log = run("--refine-iterations", "2", "--round0-epochs", "2", "--config", str(conf.parent / "tiny3.yaml"))
     assert ran == {"final", "decode", "score"} and "train.epochs 2 -> 3" in log, log  # round 0's epochs are its own
+    # the report follows the new model even when its hypotheses did not change (it shows the training history)
+    assert "history.json" in log.split("stage 5:")[1] and re.search(r"^\| 3 \|", (exp / "report.md").read_text(), re.M), log
     assert digest(exp / "model.pt") != model  # trained anew
     assert json.loads((exp / "decode_test" / "decode.json").read_text())["method"] == "greedy"
     ran, log = run("--refine-iterations", "2", "--round0-epochs", "2", "--config", str(conf.parent / "tiny3.yaml"),

@@ -145,6 +145,9 @@ run_common_stages() {
       args+=(--input "$split labels=$data/manifests/$split.json")
       for f in hyp.txt segments.json decode.json; do args+=(--input "$split $f=$expdir/decode_$split/$f"); done
     done
+    for f in history.json config.yaml; do  # the report's training section and model description
+      [ -f "$expdir/$f" ] && args+=(--input "$f=$expdir/$f")
+    done
     if current "${args[@]}"; then
       log "stage 5: $expdir/report.md is up to date, skipped"
     else
