@@ -36,3 +36,41 @@ def test_without_a_bundled_model_the_error_names_the_option(monkeypatch, tmp_pat
     with pytest.raises(CheckpointError, match="--model"):
         bundled.model_or_bundled(None)
     assert bundled.model_or_bundled("exp/x") == "exp/x"
+
+
+def test_bundling_stores_half_precision_weights_that_decode_as_the_trained_model(trained_model, tmp_path):
+    """scripts/bundle_model.py's default: float16 storage (half the file), loaded into the float32 model,
+    the card's hash of the written file, and the same phones as the experiment's float32 model."""
+    import json
+    import shutil
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from phonerec import Recognizer
+    from phonerec.training import checkpoint
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bundle_model
+
+    data, exp = trained_model
+    (tmp_path / "data" / "manifests").mkdir(parents=True)
+    for split in ("train", "dev"):
+        shutil.copyfile(data / "manifests" / f"{split}.json", tmp_path / "data" / "manifests" / f"{split}.json")
+    (tmp_path / "data" / "manifests" / "sources.json").write_text(json.dumps({"plan": {"train": ["so762:train"]}}))
+    out = tmp_path / "out"
+    assert bundle_model.main(["--exp", str(exp), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    stored = checkpoint.load(out / bundled.MODEL_NAME)["model"]
+    trained = checkpoint.load(exp / "model.pt")["model"]
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    assert (out / bundled.MODEL_NAME).stat().st_size < 0.6 * (exp / "model.pt").stat().st_size
+    card = json.loads((out / bundled.CARD_NAME).read_text())
+    assert card["sha256"] == bundled.sha256_of(out / bundled.MODEL_NAME) and card["weights"].startswith("stored as float16")
+    half, full = Recognizer.load(out / bundled.MODEL_NAME, device="cpu"), Recognizer.load(exp, device="cpu")
+    for name, p in half._t.model.state_dict().items():
+        if p.is_floating_point():
+            assert p.dtype == torch.float32 and torch.equal(p, trained[name].half().float()), name
+    wavs = sorted(Path(json.loads((data / "manifests" / "test.json").read_text())[u]["wav"])
+                  for u in json.loads((data / "manifests" / "test.json").read_text()))[:3]
+    assert [half.transcribe(w).phones for w in wavs] == [full.transcribe(w).phones for w in wavs]
