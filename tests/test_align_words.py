@@ -121,6 +121,14 @@ def test_align_text_uses_the_trees_timitdic(setup, tmp_path):
     doc = json.loads((tmp_path / "j" / "SA1.json").read_text())
     phones = [(x["start"], x["end"], x["phone"]) for x in doc["segments"]]
     _check_words([(x["start"], x["end"], x["word"]) for x in doc["words"]], phones, ["she", "had"])
+    assert doc["warnings"] == []
+    quiet = tmp_path / "quiet" / "SA1.WAV"  # the same words 40 dB down: aligned, with the level warning in the JSON
+    quiet.parent.mkdir()
+    sf.write(quiet, sf.read(spk / "SA1.WAV")[0] * 0.01, 16000, format="WAV")
+    assert align.main(["--model", str(d / "exp"), str(quiet), "--text", str(spk / "SA1.TXT"), "--out",
+                       str(tmp_path / "q"), "--format", "json"]) == 0
+    warnings = json.loads((tmp_path / "q" / "SA1.json").read_text())["warnings"]
+    assert len(warnings) == 1 and str(quiet) in warnings[0], warnings
     assert align.main(args + [str(tmp_path / "p"), "--format", "phn"]) == 0
     phn = read_phn(tmp_path / "p" / "SA1.phn", 12000, phone_set=48)
     wrd = [line.split() for line in (tmp_path / "p" / "SA1.wrd").read_text().splitlines()]

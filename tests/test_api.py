@@ -190,6 +190,49 @@ def test_unusual_recordings_are_warned_about_naming_the_input(trained, caplog):
     assert narrow.startswith(f"<waveform 0> was recorded at {sr // 2} Hz")
 
 
+def test_a_transcript_carries_the_warnings_that_are_logged(trained, tmp_path, caplog):
+    """The warnings are the Transcript's too (and its JSON's), for a file or a waveform, recognised or aligned,
+    so a caller need not listen to the log; the log lines stay."""
+    exp, manifest = trained
+    r = Recognizer.load(exp, device="cpu")
+    row = next(iter(manifest.values()))
+    wave, sr = sf.read(row["wav"], dtype="float32")
+    silent_file = tmp_path / "silent.wav"
+    sf.write(silent_file, np.zeros_like(wave), sr)
+    with caplog.at_level("WARNING", logger="phonerec.transcribe"):
+        normal, silent = r.transcribe([row["wav"], str(silent_file)])
+        aligned = r.align(str(silent_file), phones=row["phn"].split())
+        quiet = r.transcribe(wave * 10 ** (-40 / 20), sr)
+    assert normal.warnings == [] and normal.to_dict()["warnings"] == []
+    assert silent.warnings == [f"{silent_file} is digital silence (peak -inf dBFS): there is nothing to recognise"]
+    assert silent.to_dict()["warnings"] == silent.warnings and aligned.warnings == silent.warnings
+    assert len(quiet.warnings) == 1 and quiet.warnings[0].startswith("<waveform 0> is about ")
+    assert caplog.messages == silent.warnings * 2 + quiet.warnings
+
+
+def test_the_recognizer_describes_what_it_loaded(trained, tmp_path):
+    """Recognizer.description: model.pt's entries (no weights), its card, the resolver's decoding line."""
+    from phonerec.inference.bundled import bundled_card, bundled_model_path
+
+    exp, _ = trained
+    r = Recognizer.load(exp, device="cpu", method="beam", beam=4)
+    about = r.description
+    assert about.path == exp / "model.pt" and about.card is None
+    assert "config" in about.info and "phones" in about.info and "model" not in about.info
+    assert about.n_params == sum(p.numel() for p in r._t.model.parameters()) > 0
+    assert about.decoding == r._t.settings.describe()
+    assert about.decoding.startswith("beam 4,") and "method, beam: Recognizer.load" in about.decoding
+    card_dir = tmp_path / "carded"
+    card_dir.mkdir()
+    (card_dir / "model.pt").write_bytes((exp / "model.pt").read_bytes())
+    (card_dir / "card.json").write_text(json.dumps({"name": "mine"}))
+    assert Recognizer.load(card_dir, device="cpu").description.card == {"name": "mine"}
+    if bundled_model_path() is not None:
+        bundled = Recognizer.load(device="cpu").description
+        assert bundled.card == bundled_card() and bundled.path == bundled_model_path()
+        assert "tuned on " in bundled.decoding
+
+
 def test_fix_level_scales_only_a_recording_far_from_the_corpus_level(trained):
     from phonerec.features.levels import level_offset
     exp, manifest = trained

@@ -45,12 +45,12 @@ LIMITS = Limits(max_bytes=2 * 2 ** 20, max_seconds=8.0, max_text_chars=400)
 class ServerThread:
     """`phonerec serve`'s app on 127.0.0.1:<free port>, served by uvicorn in a thread of this process."""
 
-    def __init__(self, model, limits: Limits = LIMITS):
+    def __init__(self, model, limits: Limits = LIMITS, **decode):
         import uvicorn
 
-        self.recognizer = Recognizer.load(model, "cpu")
+        self.recognizer = Recognizer.load(model, "cpu", **decode)
         self.engine = Engine(self.recognizer, limits, *resolve_lexicon(None))
-        info = describe_model(model, self.recognizer.phones, self.recognizer.sample_rate)
+        info = describe_model(self.recognizer)
         self.sock = serve_command.listen("127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(create_app(self.engine, info), log_level="warning"))
@@ -260,6 +260,52 @@ def test_the_page_and_the_model_description(server, tiny_exp):
     details = dict(info["details"])
     assert details["architecture"].startswith("crdnn") and details["phone set"] == "48 phones"
     assert not info["card"] and "not recorded" in info["trained_on"]
+    # how it decodes is the resolver's line, saying where each setting came from
+    assert details["decoding"] == server.recognizer.description.decoding
+    assert details["decoding"].startswith("greedy") and "(method, blank_penalty: default)" in details["decoding"]
+
+
+def test_the_page_reads_the_model_file_once_and_shows_the_resolvers_decoding(tiny_exp, tmp_path, monkeypatch):
+    """Recognizer.load reads model.pt; the page's description comes from what it read (Recognizer.description),
+    and its decoding line is the resolver's (tuned settings, the caller's, each with its source), not the
+    settings model.pt stores."""
+    import torch
+
+    from phonerec.config import DecodeConfig
+    from phonerec.inference.decode_settings import store_tuned
+
+    exp = tmp_path / "tuned"
+    shutil.copytree(tiny_exp, exp)
+    store_tuned(exp, DecodeConfig(method="beam", beam=8, blank_penalty=0.5), None,
+                {"split": "dev", "manifest": "/d/manifests/dev.json"}, 30.0)
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a[0] if a else k.get("f")) or real_load(*a, **k))
+    server = ServerThread(exp, beam=4)  # the caller changes one of the tuned settings
+    try:
+        assert [Path(f).name for f in loads] == ["model.pt"]  # Recognizer.load's, and no other
+        info = json.loads(request(f"{server.url}/api/model")[2])
+    finally:
+        server.stop()
+    decoding = dict(info["details"])["decoding"]
+    assert decoding == server.recognizer.description.decoding
+    assert decoding.startswith("beam 4, lm_weight 0, insertion_bonus +0, blank_penalty 0.5 (")
+    assert "beam: Recognizer.load" in decoding and "method, blank_penalty: tuned on /d/manifests/dev.json of" in decoding
+    assert len(loads) == 1
+
+
+def test_the_bundled_model_is_described_by_its_card_and_its_tuned_decoding():
+    from phonerec.inference.bundled import bundled_card
+
+    if bundled_model_path() is None:
+        pytest.skip("this copy of phonerec ships no model")
+    r = Recognizer.load(None, "cpu")
+    info = describe_model(r)
+    card = bundled_card()
+    assert info["card"] and info["name"] == card["name"] and info["trained_on"] == card["trained_on"]
+    assert info["figures"] == [[k, v] for k, v in card["figures"].items()]
+    decoding = dict(info["details"])["decoding"]
+    assert decoding == r.description.decoding and "tuned on " in decoding
 
 
 def test_the_model_card_or_the_experiments_figures_describe_the_model(tiny_exp, tmp_path):
@@ -268,15 +314,15 @@ def test_the_model_card_or_the_experiments_figures_describe_the_model(tiny_exp, 
     (exp / "decode_test").mkdir()
     (exp / "decode_test" / "per.json").write_text(json.dumps(
         {"per": 37.83, "n_utts": 192, "convention": "sil_merged", "sil_optional": {"per": 36.52}}))
-    info = describe_model(exp, ["a"], 16000)
+    info = describe_model(Recognizer.load(exp, "cpu"))
     assert info["figures"] == [["test PER (sil_merged)", "37.83 % (192 utterances)"], ["test PER (sil_optional)", "36.52 %"]]
     (exp / "card.json").write_text(json.dumps({"name": "phonerec English", "trained_on": "speechocean762 train",
                                                "figures": {"test PER": "37.83 %"}}))
-    info = describe_model(exp / "model.pt", ["a"], 16000)
+    info = describe_model(Recognizer.load(exp / "model.pt", "cpu"))
     assert info["card"] and info["name"] == "phonerec English" and info["trained_on"] == "speechocean762 train"
-    assert info["figures"] == [["test PER", "37.83 %"]] and dict(info["details"])["phone set"] == "1 phones"
+    assert info["figures"] == [["test PER", "37.83 %"]] and dict(info["details"])["phone set"] == "48 phones"
     (exp / "card.json").write_text("{not json")  # an unreadable card is left out, not fatal
-    assert describe_model(exp, ["a"], 16000)["card"] is False
+    assert describe_model(Recognizer.load(exp, "cpu"))["card"] is False
     recorded = {"train": {"manifest": "/d/manifests/train.json", "digest": "1"}, "dev": {"manifest": "/d/dev.json"}}
     assert recorded_training(recorded).startswith("manifests train /d/manifests/train.json, dev /d/dev.json")
 
@@ -288,7 +334,8 @@ def test_each_bad_input_is_one_sentence_and_the_server_goes_on(server, recording
     assert_refused(post_audio(url, b"this is not audio at all", "notes.wav"), 422, "notes.wav", "not a readable audio")
     assert_refused(post_audio(url, b"", "empty.wav"), 422, "empty.wav")
     assert_refused(post_audio(url, wav_bytes(np.zeros(160, np.int16)), "short.wav"), 422, "short.wav", "too short")
-    assert_refused(post_audio(url, wav_bytes(np.zeros(16000, np.int16)), "quiet.wav"), 422, "quiet.wav", "silence")
+    message = assert_refused(post_audio(url, wav_bytes(np.zeros(16000, np.int16)), "quiet.wav"), 422, "quiet.wav", "silence")
+    assert message.startswith("quiet.wav is digital silence")
     message = assert_refused(post_audio(url, recordings["sa1"], "sa1.wav", text="she had your xyzzy suit"),
                              422, "xyzzy", "lexicon")
     assert "cmudict" in message
@@ -313,6 +360,29 @@ def test_a_failing_request_is_a_500_sentence_and_the_server_goes_on(server, reco
     monkeypatch.undo()
     assert transcribe_api(server, recordings["sa1"])["segments"]
     assert not os.listdir(server.engine.upload_dir)
+
+
+def test_warnings_come_from_the_transcript_not_from_the_log(server, recordings, monkeypatch):
+    """The answer's warnings are the Transcript's, said about the upload (not its temporary file), and silence
+    is refused from them: with the library's logger silenced, both still hold."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("phonerec.transcribe"), "disabled", True)
+    url = f"{server.url}/api/transcribe"
+    data, sr = sf.read(recordings["sa1"], dtype="float32")
+    clipped = np.clip(data * 50, -1, 1)  # most of its peaks at full scale
+    for text in ({}, {"text": PROMPT}):
+        status, _, body = post_audio(url, wav_bytes((clipped * 32767).astype(np.int16), sr), "loud.wav", **text)
+        assert status == 200, body
+        warnings = json.loads(body)["warnings"]  # clipped, and maybe louder than the training recordings
+        assert warnings[0].startswith("loud.wav is clipped (") and all(w.startswith("loud.wav is ") for w in warnings)
+    assert_refused(post_audio(url, wav_bytes(np.zeros(16000, np.int16)), "quiet.wav"), 422, "quiet.wav", "silence")
+    # the page's downloads keep them
+    shown = transcribe_api(server, recordings["sa1"])
+    shown["warnings"] = ["sa1.wav is clipped (1 %)"]
+    status, _, body = request(f"{server.url}/api/export", json.dumps({"transcript": shown, "format": "json"}).encode(),
+                              "application/json")
+    assert status == 200 and json.loads(body)["warnings"] == shown["warnings"]
 
 
 # --- limits ------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ through Selenium (a test run cannot download a browser; .ci/run installs both wi
 is opened, a recording uploaded, and the phone (and word) segments it draws, each element carrying
 data-phone / data-word, data-start and data-end, must be the API's answer for the same file; a bad
 file is a sentence on the page, which goes on working; a fake microphone records and is transcribed.
-The screenshot is saved in the test's folder, and to $PHONEREC_SCREENSHOT when set (docs/serve.png).
+The screenshot is saved in the test's folder (docs/serve.png is scripts/serve_screenshot.py's: the bundled
+model on a real recording).
 
 Without chromium, chromedriver or selenium the tests are skipped, and the skip says which is missing.
 """
@@ -117,7 +118,8 @@ def test_the_page_draws_the_apis_segments_and_words(browser, server, recordings,
 
     browser.get(server.url + "/")
     wait(browser, lambda d: d.find_element(By.ID, "model-name").text == CARD["name"], "the model's card")
-    assert CARD["trained_on"] in browser.find_element(By.ID, "model-info").text
+    shown = browser.find_element(By.ID, "model-info").text
+    assert CARD["trained_on"] in shown and server.recognizer.description.decoding in shown  # the resolver's line
 
     # a bad file: one sentence on the page, no traceback
     bad = tmp_path / "notes.wav"
@@ -173,8 +175,6 @@ def test_the_page_draws_the_apis_segments_and_words(browser, server, recordings,
     browser.execute_script("window.scrollTo(0, 0);")
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
-    if os.environ.get("PHONEREC_SCREENSHOT"):
-        shutil.copyfile(shot, os.environ["PHONEREC_SCREENSHOT"])
     print(f"screenshot: {shot}; page to tiers {browser.find_element(By.ID, 'result').get_attribute('data-ms')} ms")
 
 

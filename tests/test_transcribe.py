@@ -101,6 +101,18 @@ def test_an_unexpected_error_on_one_file_loses_none_of_the_others(model_dir, aud
     assert f"error: {files[1]}: {type(error).__name__}: {error}" in err.splitlines()
 
 
+def test_json_output_carries_what_was_logged_about_the_recording(model_dir, tmp_path, capsys):
+    """A silent recording is transcribed (the model makes what it can of it) with a warning: logged, and in
+    the JSON `phonerec transcribe --format json` prints."""
+    silent = tmp_path / "zeros.wav"
+    sf.write(silent, np.zeros(16000, dtype="float32"), 16000)
+    assert transcribe_script.main(["--model", str(model_dir), "--format", "json", str(silent)]) == 0
+    out, err = capsys.readouterr()
+    warning = f"{silent} is digital silence (peak -inf dBFS): there is nothing to recognise"
+    assert json.loads(out)["warnings"] == [warning]
+    assert any(line.endswith(f"WARNING phonerec.transcribe: {warning}") for line in err.splitlines()), err
+
+
 def test_all_good_exits_zero_and_writes_one_file_per_input(model_dir, audio, tmp_path, capsys):
     rc = transcribe_script.main(["--model", str(model_dir), "--format", "json", "--timestamps", "--out",
                                  str(tmp_path / "out"), str(audio / "good.wav"), str(audio / "stereo44k.flac")])
@@ -185,6 +197,10 @@ def test_text_and_json_formats():
     assert lines[0] == "x.wav:" and lines[2].split()[-1] == "aa" and len(lines) == 4
     d = json.loads(format_transcript(t, "json"))
     assert d["phones"] == t.phones and [s["phone"] for s in d["segments"]] == t.phones
+    assert list(d) == ["file", "duration", "phones", "segments", "warnings"] and d["warnings"] == []
+    t.words, t.warnings = [(0.0, 0.5, "a")], ["x.wav is clipped (1.00 % of the samples at full scale)"]
+    d = json.loads(format_transcript(t, "json"))
+    assert list(d) == ["file", "duration", "phones", "segments", "words", "warnings"] and d["warnings"] == t.warnings
     with pytest.raises(ValueError, match="timestamps"):
         format_transcript(Transcript("f.wav", ["aa"], 1.0, 16000), "phn")
     with pytest.raises(ValueError):

@@ -4,12 +4,17 @@
     r = Recognizer.load("recipes/timit/exp/crdnn_quick")          # folder or model.pt, CPU or CUDA
     r.transcribe("a.wav").phones                                   # or (waveform, sample_rate), or lists
     r.align("a.wav", text="she had your dark suit").to_textgrid()  # or phones=[...] / a .PHN file
+    r.description.decoding                                         # what was loaded, and how it decodes
 
 model.pt carries the config, the phone set and the CMVN statistics, so nothing else is needed
 (SpeechBrain's EncoderASR lost TIMIT's label encoder this way: its issue #1446).
 """
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +22,42 @@ import torch
 
 from phonerec.forced_alignment import aligned_transcript, alignment_target
 from phonerec.features import dsp
-from phonerec.inference.bundled import model_or_bundled
+from phonerec.inference.bundled import CARD_NAME, bundled_card, bundled_model_path, model_or_bundled
 from phonerec.inference.recording import check_samples
 from phonerec.transcribe import TranscribeError, Transcriber, Transcript
 
+log = logging.getLogger(__name__)
+
 MAX_CHANNELS = 16  # a 2-D waveform's channel axis is the one no longer than this
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """What `Recognizer.load` read, so that whoever describes the model (the page) need not read the file again."""
+    path: Path  # the model file
+    info: dict  # model.pt's entries other than the weights (LoadedModel.info): config, source, trained_on, decoding...
+    card: dict | None  # its card: the bundled model's (inference.bundled), else card.json beside the file, else None
+    decoding: str  # the resolved decode settings and where each came from (DecodeSettings.describe())
+    n_params: int  # the network's parameters
+
+
+def model_card(path: Path) -> dict | None:
+    """The card of the model file at `path`, or None when it has none; an unreadable card is logged and
+    left out (it only describes the model)."""
+    if path.resolve() == bundled_model_path():
+        return bundled_card()
+    card_path = path.parent / CARD_NAME
+    if not card_path.is_file():
+        return None
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        log.warning("%s: unreadable model card, ignored (%s)", card_path, e)
+        return None
+    if not isinstance(card, dict):
+        log.warning("%s: a model card is a JSON object; ignored", card_path)
+        return None
+    return card
 
 
 def _one_input(audio) -> bool:
@@ -68,6 +104,13 @@ class Recognizer:
     @property
     def sample_rate(self) -> int:
         return self._t.sample_rate
+
+    @cached_property
+    def description(self) -> ModelDescription:
+        """What was loaded and how it decodes (model.pt's entries, its card, the resolved decode settings)."""
+        loaded = self._t.loaded
+        return ModelDescription(loaded.path, loaded.info, model_card(loaded.path), self._t.settings.describe(),
+                                sum(p.numel() for p in self._t.model.parameters()))
 
     def transcribe(self, audio, sample_rate: int | None = None, *, timestamps: bool = True,
                    batch_size: int = 16) -> Transcript | list[Transcript]:
@@ -117,14 +160,16 @@ class Recognizer:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             for k, (lp, frames) in zip(chunk, self._t.posteriors_batch([waves[k][0] for k in chunk])):
-                wave, name = waves[k]
+                wave, name, warnings = waves[k]
                 out[k] = finish(k, lp, frames, len(wave), name)
+                out[k].warnings = warnings
         return out
 
-    def _wave(self, x, sample_rate, index: int) -> tuple[torch.Tensor, str]:
-        """(mono waveform at the model's rate, name) of a path or an array."""
+    def _wave(self, x, sample_rate, index: int) -> tuple[torch.Tensor, str, list[str]]:
+        """(mono waveform at the model's rate, name, its warnings) of a path or an array."""
         if isinstance(x, (str, Path)):
-            return self._t.load(x), str(x)
+            wave, warnings = self._t.read(x)
+            return wave, str(x), warnings
         name = f"<waveform {index}>"
         if sample_rate is None:
             raise TranscribeError(f"{name}: a waveform needs its sample_rate")
@@ -137,5 +182,4 @@ class Recognizer:
         if sample_rate != self.sample_rate:
             wave = dsp.resample(wave, sample_rate, self.sample_rate)
         check_samples(wave, self.sample_rate, name)
-        self._t.warn_if_unusual(wave, sample_rate, name)
-        return wave, name
+        return wave, name, self._t.warn_if_unusual(wave, sample_rate, name)

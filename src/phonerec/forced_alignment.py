@@ -93,8 +93,10 @@ def align_file(tr: Transcriber, audio, phones_file=None, text_file=None, lexicon
     """One audio file's Transcript with the given phones' (or words') segments (TranscribeError
     names the file)."""
     target = alignment_target(tr, Path(audio), phones_file, text_file, lexicon)
-    wave = tr.load(audio)
-    return aligned_transcript(tr, *tr.posteriors(wave), len(wave), str(audio), target)
+    wave, warnings = tr.read(audio)
+    t = aligned_transcript(tr, *tr.posteriors(wave), len(wave), str(audio), target)
+    t.warnings = warnings
+    return t
 
 
 @dataclass

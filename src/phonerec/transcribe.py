@@ -93,10 +93,13 @@ class Transcriber:
 
     def load(self, path) -> torch.Tensor:
         """Mono waveform at the model's rate, or TranscribeError with the reason."""
+        return self.read(path)[0]
+
+    def read(self, path) -> tuple[torch.Tensor, list[str]]:
+        """(mono waveform at the model's rate, its warnings: `warn_if_unusual`), or TranscribeError."""
         wave, source_rate = read_recording(path, self.sample_rate)
         check_samples(wave, self.sample_rate, str(path))
-        self.warn_if_unusual(wave, source_rate, str(path))
-        return wave
+        return wave, self.warn_if_unusual(wave, source_rate, str(path))
 
     def recording_problems(self, wave: torch.Tensor, source_rate: int) -> list[str]:
         return recording_problems(wave, self.sample_rate, source_rate, self.fbank, self.cmvn["mean"])
@@ -104,12 +107,19 @@ class Transcriber:
     def leveled(self, wave: torch.Tensor) -> torch.Tensor:
         return leveled(wave, self.fbank, self.cmvn["mean"])
 
-    def warn_if_unusual(self, wave: torch.Tensor, source_rate: int, name: str) -> None:
-        for problem in self.recording_problems(wave, source_rate):
-            log.warning("%s %s", name, problem)
+    def warn_if_unusual(self, wave: torch.Tensor, source_rate: int, name: str) -> list[str]:
+        """'NAME is clipped (...)' for each thing that will make `wave` decode badly (recording_problems),
+        each logged as a warning too; [] for an ordinary recording. A Transcript carries them."""
+        warnings = [f"{name} {problem}" for problem in self.recording_problems(wave, source_rate)]
+        for warning in warnings:
+            log.warning("%s", warning)
+        return warnings
 
     def transcribe(self, path, timestamps: bool = False) -> Transcript:
-        return self.transcribe_wave(self.load(path), str(path), timestamps)
+        wave, warnings = self.read(path)
+        t = self.transcribe_wave(wave, str(path), timestamps)
+        t.warnings = warnings
+        return t
 
     def transcribe_wave(self, wave: torch.Tensor, name: str = "", timestamps: bool = False) -> Transcript:
         return self.transcript(*self.posteriors(wave), len(wave), name, timestamps)

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     lexicon, lexicon_name = resolve_lexicon(a.lexicon)
     engine = Engine(recognizer, Limits(max_bytes=int(a.max_mb * 2 ** 20), max_seconds=a.max_seconds),
                     lexicon, lexicon_name)
-    app = create_app(engine, describe_model(model, recognizer.phones, recognizer.sample_rate), loopback_only=loopback)
+    app = create_app(engine, describe_model(recognizer), loopback_only=loopback)
     host, port = sock.getsockname()[:2]
     print(f"phonerec serve: http://{f'[{host}]' if ':' in host else host}:{port}/  "
           f"(model {model}; Ctrl-C to stop)", flush=True)

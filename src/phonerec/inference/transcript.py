@@ -19,16 +19,20 @@ class Transcript:
     segments: list[tuple[float, float, str]] | None = None  # (start, end, phone) in seconds
     confidence: list[float] = field(default_factory=list)  # per phone: max posterior over its frames
     words: list[tuple[float, float, str]] | None = None  # (start, end, word) in seconds (forced alignment)
+    # what will make it decode badly, one sentence each ("a.wav is clipped (...)": inference.recording); the
+    # same lines are logged, but a caller (the page) should not have to listen to a logger to learn them
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """{file, duration, phones[, segments: [{phone, start, end, confidence}]][, words: [{word, start,
-        end}]]} (JSON-ready)."""
+        end}]], warnings} (JSON-ready)."""
         d = {"file": self.path, "duration": round(self.duration, 4), "phones": self.phones}
         if self.segments is not None:
             d["segments"] = [{"phone": p, "start": round(s, 4), "end": round(e, 4), "confidence": c}
                              for (s, e, p), c in zip(self.segments, self.confidence or [None] * len(self.segments))]
         if self.words is not None:
             d["words"] = [{"word": w, "start": round(s, 4), "end": round(e, 4)} for s, e, w in self.words]
+        d["warnings"] = list(self.warnings)
         return d
 
     def to_textgrid(self) -> str:

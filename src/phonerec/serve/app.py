@@ -3,9 +3,9 @@
     GET  /                 the page
     GET  /static/<name>    its scripts and style (a fixed list read from the package at start: no path
                            a request names is ever opened)
-    GET  /api/model        what the model is (model_info.describe_model) and the server's limits
+    GET  /api/model        what the model is (model_info.describe_model of the Recognizer) and the server's limits
     POST /api/transcribe   multipart `audio` (+ `text`: align its words; + `format`: json | textgrid | phn
-                           | wrd) -> Transcript.to_dict() plus `warnings`, or the file in that format
+                           | wrd) -> Transcript.to_dict() (its `warnings` included), or the file in that format
     POST /api/audio        multipart `audio` -> the mono 16-bit WAV at the model's rate that it hears
     POST /api/export       JSON {"transcript": <to_dict() JSON>, "format": ...} -> that file (the page's
                            downloads of what it shows)
@@ -61,8 +61,9 @@ def static_files() -> dict[str, bytes]:
 
 
 def create_app(engine: Engine, model_info: dict, *, loopback_only: bool = True) -> Starlette:
-    """The Starlette app over `engine`. `loopback_only`: answer only requests addressed to
-    localhost / 127.0.0.1 (a web page elsewhere cannot reach the server through DNS rebinding)."""
+    """The Starlette app over `engine`; `model_info`: describe_model(engine.recognizer). `loopback_only`:
+    answer only requests addressed to localhost / 127.0.0.1 (a web page elsewhere cannot reach the server
+    through DNS rebinding)."""
     files = static_files()
     limits = engine.limits
     info = {**model_info, "limits": {"max_bytes": limits.max_bytes, "max_seconds": limits.max_seconds,
@@ -87,9 +88,9 @@ def create_app(engine: Engine, model_info: dict, *, loopback_only: bool = True) 
             upload.path.unlink(missing_ok=True)
             raise ServeError(400, f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
         text = upload.fields.get("text")
-        t, warnings = await run_in_threadpool(engine.transcribe, upload.path, upload.name, text or None)
+        t = await run_in_threadpool(engine.transcribe, upload.path, upload.name, text or None)
         if fmt == "json":
-            return JSONResponse({**t.to_dict(), "warnings": warnings})
+            return JSONResponse(t.to_dict())
         return rendered(t, fmt)
 
     async def heard(request: Request) -> Response:
@@ -258,8 +259,11 @@ def transcript_from_dict(d: dict) -> Transcript:
         segments.append((start, end, str(s["phone"])))
         confidence.append(float(s.get("confidence") or 0.0))
     words = [(float(w["start"]), float(w["end"]), str(w["word"])) for w in d["words"]] if d.get("words") is not None else None
+    warnings = d.get("warnings") or []
+    if not isinstance(warnings, list):
+        raise ValueError("warnings is not a list")
     return Transcript(display_name(str(d.get("file", ""))), [p for _, _, p in segments], duration, 16000,
-                      segments, confidence, words)
+                      segments, confidence, words, [str(w) for w in warnings])
 
 
 class Guard:

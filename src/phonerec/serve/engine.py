@@ -8,7 +8,6 @@ as soon as the answer is made, so the same code reads it as `phonerec transcribe
 """
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import tempfile
@@ -21,12 +20,9 @@ from phonerec.corpora.lexicon import LexiconError, cmudict_lexicon
 from phonerec.features.audio import AudioError, audio_info
 from phonerec.transcribe import TranscribeError, Transcript
 
-log = logging.getLogger(__name__)
-
-# The Recognizer logs what is unusual about a recording (clipped, quiet, silent) as warnings of a
-# phonerec logger: the page shows those of its request.
-LIBRARY_LOGGER = "phonerec"
-SILENCE = "is digital silence"  # the warning that makes a recording unusable here
+# A Transcript's warnings say what is unusual about its recording (clipped, quiet, silent: features.levels);
+# the page lists them, except this one, which makes a recording unusable here
+SILENCE = "is digital silence"
 # An upload keeps its name's suffix when it is one of these (a reader that goes by the name sees it).
 AUDIO_SUFFIXES = (".wav", ".flac", ".sph", ".nist", ".ogg", ".opus", ".mp3", ".aif", ".aiff")
 
@@ -53,18 +49,6 @@ def display_name(filename: str | None) -> str:
     return (name or "upload")[:100]
 
 
-class _Warnings(logging.Handler):
-    """Collects the library's warnings of the thread that is transcribing (one at a time)."""
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.thread, self.messages = None, []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.messages.append(record.getMessage())
-
-
 class Engine:
     """A Recognizer behind a lock, a private temporary folder and the limits."""
 
@@ -75,8 +59,6 @@ class Engine:
         self.lexicon, self.lexicon_name = lexicon, lexicon_name
         self._lock = threading.Lock()
         self._tmp = Path(tempfile.mkdtemp(prefix="phonerec-serve-"))  # mode 0700: this user only
-        self._warnings = _Warnings()
-        logging.getLogger(LIBRARY_LOGGER).addHandler(self._warnings)
 
     @property
     def upload_dir(self) -> Path:
@@ -84,7 +66,6 @@ class Engine:
         return self._tmp
 
     def close(self) -> None:
-        logging.getLogger(LIBRARY_LOGGER).removeHandler(self._warnings)
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def new_upload_path(self, filename: str | None) -> Path:
@@ -104,29 +85,25 @@ class Engine:
                                   f"{self.limits.max_seconds:.0f} s (phonerec serve --max-seconds)")
         return seconds
 
-    def transcribe(self, path: Path, name: str, text: str | None = None) -> tuple[Transcript, list[str]]:
-        """(Transcript, warnings) of the audio at `path` (deleted here, whatever happens): recognition,
-        or with `text` forced alignment of its words. ServeError for a bad input."""
+    def transcribe(self, path: Path, name: str, text: str | None = None) -> Transcript:
+        """The Transcript of the audio at `path` (deleted here, whatever happens), its warnings said about
+        `name`: recognition, or with `text` forced alignment of its words. ServeError for a bad input."""
         try:
             self.check_duration(path, name)
             if text is not None and len(text) > self.limits.max_text_chars:
                 raise ServeError(413, f"the text has {len(text)} characters; at most {self.limits.max_text_chars}")
             with self._lock:
-                self._warnings.thread, self._warnings.messages = threading.get_ident(), []
                 try:
                     t = self._run(path, text)
                 except TranscribeError as e:
                     raise ServeError(422, self._sentence(str(e), path, name)) from None
-                finally:
-                    self._warnings.thread = None
-                warnings = [self._sentence(m, path, name) for m in self._warnings.messages]
         finally:
             path.unlink(missing_ok=True)
-        silent = [w for w in warnings if SILENCE in w]
+        t.path, t.warnings = name, [self._sentence(w, path, name) for w in t.warnings]
+        silent = [w for w in t.warnings if SILENCE in w]
         if silent:
             raise ServeError(422, silent[0])
-        t.path = name
-        return t, warnings
+        return t
 
     def _run(self, path: Path, text: str | None) -> Transcript:
         if text is None:
