@@ -5,7 +5,7 @@ import stat
 import pytest
 import torch
 
-from phonerec.fileio import write_json, write_text
+from phonerec.fileio import torch_save, write_json, write_text
 from phonerec.training import checkpoint
 
 
@@ -36,3 +36,14 @@ def test_a_replaced_file_takes_the_new_mode_and_leaves_no_temporary(tmp_path, um
     write_text(target, "new")
     assert target.read_text() == "new" and _mode(target) == 0o666 & ~umask
     assert [p.name for p in tmp_path.iterdir()] == ["r.txt"]
+
+
+def test_the_same_tensors_give_the_same_bytes_wherever_they_are_saved(tmp_path):
+    """A model file's sha256 (the bundled model's card, stage records' digests) depends only on what it holds:
+    torch.save to a path names the archive inside after the (random) temporary file."""
+    state = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "config": {"a": 1}}
+    torch_save(state, tmp_path / "a.pt")
+    (tmp_path / "b").mkdir()
+    torch_save(state, tmp_path / "b" / "model.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+    assert torch.equal(torch.load(tmp_path / "a.pt")["model"]["w"], state["model"]["w"])

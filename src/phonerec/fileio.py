@@ -46,7 +46,9 @@ def write_json(path, obj, indent: int | None = 2) -> None:
 
 
 def torch_save(obj, path) -> None:
+    """torch.save, atomically and byte for byte the same for the same `obj`: saved through a file object,
+    so the zip archive inside is named "archive" rather than after the temporary file's random name."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
