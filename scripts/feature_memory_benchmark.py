@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Peak memory of feature extraction and of training against the size of the corpus: with the feature
-cache on disk (phonerec.features.store) neither may grow with the hours of speech.
+"""Peak memory of feature extraction, of training and of relabelling against the size of the corpus:
+with the feature cache on disk (phonerec.features.store) none may grow with the hours of speech.
 
   nice -n 10 python scripts/feature_memory_benchmark.py --hours 10 40
 
@@ -11,7 +11,11 @@ the process's VmHWM at its end):
            generator of seeded noise, so no hours of audio need synthesising or storing;
   train    `experiment.build_training` on that folder (datasets, bucketed loader, a tiny LSTM with the
            frame head), --steps optimizer steps, then one pass over every batch of an epoch (reading
-           and normalising every frame of the split, no model), as the trainer's loader does.
+           and normalising every frame of the split, no model), as the trainer's loader does; then the
+           model as it is (one empty epoch: dev PER, checkpoint, export) becomes the experiment folder
+           exp_<hours>h/model.pt, after the peak is taken;
+  relabel  the real `experiment.relabel.relabel` with that model (frame-head Viterbi of every train
+           utterance, then --relabel-iterations rounds of Viterbi training) into relabel_<hours>h/.
 It prints each figure, the ratio of the largest corpus to the smallest, and what the single-file
 cache held in memory for the same frames (float16 cache + its float32 normalised copy + int64 frame
 labels: 488 bytes per frame of 80 bins), for comparison.
@@ -19,6 +23,7 @@ labels: 488 bytes per frame of 80 bins), for comparison.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import subprocess
@@ -29,7 +34,7 @@ from pathlib import Path
 
 SAMPLE_RATE, PHONES_PER_S, MIB = 16000, 12, 1 << 20
 SETTINGS = ["model.name=lstm", "model.lstm.lstm_hidden=32", "model.lstm.lstm_layers=1", "data.max_frames=6000",
-            "train.frame_weight=0.5", "train.amp=false", "train.warmup_steps=5"]
+            "train.frame_weight=0.5", "train.amp=false", "train.warmup_steps=5", "train.epochs=1"]
 
 
 def manifest(hours: float, prefix: str, seed: int) -> dict:
@@ -79,30 +84,45 @@ def child_extract(data: Path) -> dict:
     return {"seconds": round(time.perf_counter() - t0, 1), "train_frames": train_frames, "frames": frames}
 
 
-def child_train(data: Path, steps: int) -> dict:
-    """build_training, `steps` optimizer steps, then every batch of one epoch read: peak RSS after each."""
+def child_train(data: Path, steps: int, exp: Path) -> dict:
+    """build_training, `steps` optimizer steps, then every batch of one epoch read: peak RSS after each;
+    then the model exported to `exp` (the peak is taken before)."""
     import torch
 
     from phonerec.config import load_config
-    from phonerec.experiment.train import build_training
+    from phonerec.experiment.train import build_training, export_model
 
     torch.set_num_threads(1)
     cfg = load_config(None, SETTINGS)
-    with tempfile.TemporaryDirectory() as exp:
-        run = build_training(cfg, data, exp, device="cpu")  # writes nothing
-        built = _peak_mib()
-        t0, total = time.perf_counter(), steps * 10
-        batches = iter(run.train_loader)
-        for _ in range(steps):
-            run.trainer.train_step(next(batches), total)
-        trained, t_steps = _peak_mib(), time.perf_counter() - t0
-        t0, frames = time.perf_counter(), 0
-        for batch in run.train_loader:
-            frames += int(batch.feat_lens.sum())
-        epoch = time.perf_counter() - t0
+    run = build_training(cfg, data, exp, device="cpu")  # writes nothing
+    built = _peak_mib()
+    t0, total = time.perf_counter(), steps * 10
+    batches = iter(run.train_loader)
+    for _ in range(steps):
+        run.trainer.train_step(next(batches), total)
+    trained, t_steps = _peak_mib(), time.perf_counter() - t0
+    t0, frames = time.perf_counter(), 0
+    for batch in run.train_loader:
+        frames += int(batch.feat_lens.sum())
+    epoch, peak = time.perf_counter() - t0, _peak_mib()
+    run.trainer.fit([])  # train.epochs=1 with no batches: dev figures and a checkpoint of the weights as they are
+    export_model(run.trainer, exp, run.extra)
     return {"utterances": len(run.train_set), "frames_read": frames, "peak_after_build_mib": built,
-            "peak_after_steps_mib": trained, "peak_after_epoch_mib": _peak_mib(), "steps_seconds": round(t_steps, 1),
-            "epoch_read_seconds": round(epoch, 1)}
+            "peak_after_steps_mib": trained, "peak_after_epoch_mib": peak, "steps_seconds": round(t_steps, 1),
+            "epoch_read_seconds": round(epoch, 1), "peak_mib": peak}
+
+
+def child_relabel(data: Path, exp: Path, out: Path, iterations: int) -> dict:
+    """The relabel stage (experiment.relabel) of `data`'s train split by the model in `exp`, into `out`."""
+    import torch
+
+    from phonerec.experiment.relabel import relabel
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    info = relabel(exp, data, out, "cpu", iterations)
+    return {"utterances": info["utterances"], "flat_starts": len(info["flat_start"]), "method": info["method"],
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def _peak_mib() -> float:
@@ -133,27 +153,37 @@ def main(argv=None) -> int:
     p.add_argument("--hours", type=float, nargs="+", default=[10, 40], help="train sizes, hours of speech")
     p.add_argument("--dev-hours", type=float, default=0.2)
     p.add_argument("--steps", type=int, default=30, help="optimizer steps of the tiny model per size")
-    p.add_argument("--work", help="folder for the data folders (default: a temporary one, removed)")
+    p.add_argument("--relabel-iterations", type=int, default=1, help="rounds of Viterbi training in relabel")
+    p.add_argument("--work", help="folder for the data, experiment and relabel folders, kept there (e.g. to run "
+                                  "a child again by hand; default: a temporary folder, removed)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child:  # one measured process: print its result as the last line
-        kind, data = a.child[0], Path(a.child[1])
-        result = child_extract(data) if kind == "extract" else child_train(data, int(a.child[2]))
-        print(json.dumps({**result, "peak_mib": _peak_mib()}))
+        kind, data, rest = a.child[0], Path(a.child[1]), a.child[2:]
+        if kind == "extract":
+            result = child_extract(data)
+        elif kind == "train":
+            result = child_train(data, int(rest[0]), Path(rest[1]))
+        else:
+            result = child_relabel(data, Path(rest[0]), Path(rest[1]), int(rest[2]))
+        print(json.dumps({"peak_mib": _peak_mib(), **result}))
         return 0
     from phonerec.corpora.manifest import write_manifest
 
-    with tempfile.TemporaryDirectory(dir=a.work) as tmp:
+    with contextlib.nullcontext(a.work) if a.work else tempfile.TemporaryDirectory() as tmp:
         rows = []
         for hours in a.hours:
             data = Path(tmp) / f"data_{hours:g}h"
             write_manifest(data / "manifests" / "train.json", manifest(hours, "spk", seed=1))
             write_manifest(data / "manifests" / "dev.json", manifest(a.dev_hours, "dev", seed=2))
             ext, ext_peak = measure(["--child", "extract", str(data)])
-            train, train_peak = measure(["--child", "train", str(data), str(a.steps)])
+            exp, out = Path(tmp) / f"exp_{hours:g}h", Path(tmp) / f"relabel_{hours:g}h"
+            train, train_peak = measure(["--child", "train", str(data), str(a.steps), str(exp)])
+            rel, rel_peak = measure(["--child", "relabel", str(data), str(exp), str(out), str(a.relabel_iterations)])
             size = sum(f.stat().st_size for f in (data / "fbank").iterdir()) / MIB
             row = {"hours": hours, **ext, "cache_mib": round(size, 1), "extract_peak_mib": round(ext_peak, 1),
-                   **train, "train_peak_mib": round(train_peak, 1),
+                   **train, "train_peak_mib": round(train_peak, 1), "relabel": rel,
+                   "relabel_peak_mib": round(rel_peak, 1),
                    "single_file_cache_mib": round(ext["train_frames"] * (80 * (2 + 4) + 8) / MIB, 1)}
             rows.append(row)
             print(f"{hours:g} h: {train['utterances']} utterances, {ext['train_frames']} frames, cache {size:.0f} MiB; "
@@ -162,12 +192,15 @@ def main(argv=None) -> int:
                   f"peak RSS {train_peak:.0f} MiB "
                   f"(after building the datasets {train['peak_after_build_mib']:.0f}, after the steps "
                   f"{train['peak_after_steps_mib']:.0f}); the single-file cache held at least "
-                  f"{row['single_file_cache_mib']:.0f} MiB in memory for these frames", flush=True)
+                  f"{row['single_file_cache_mib']:.0f} MiB in memory for these frames; relabel ({rel['method']}, "
+                  f"{a.relabel_iterations} Viterbi training rounds, {rel['flat_starts']} flat starts) "
+                  f"{rel['seconds']} s, peak RSS {rel_peak:.0f} MiB", flush=True)
         first, last = rows[0], rows[-1]
         print(f"ratio {last['hours']:g} h / {first['hours']:g} h: "
               f"corpus x{last['train_frames'] / first['train_frames']:.2f}, "
               f"training peak RSS x{last['train_peak_mib'] / first['train_peak_mib']:.3f}, "
-              f"extraction peak RSS x{last['extract_peak_mib'] / first['extract_peak_mib']:.3f}")
+              f"extraction peak RSS x{last['extract_peak_mib'] / first['extract_peak_mib']:.3f}, "
+              f"relabel peak RSS x{last['relabel_peak_mib'] / first['relabel_peak_mib']:.3f}")
         print(json.dumps(rows))
     return 0
 

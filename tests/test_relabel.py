@@ -10,13 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from test_speechocean762 import write_corpus
+from test_viterbi_training import LiveCount
 
 from phonerec.commands import relabel as relabel_command
 from phonerec.config import load_config
+from phonerec.corpora.manifest import read_manifest
+from phonerec.data import BucketBatchSampler, PhoneDataset
 from phonerec.evaluation.boundaries import boundary_metric, forced_errors
-from phonerec.experiment.relabel import phone_ends, uniform_ends
+from phonerec.experiment.relabel import phone_ends, refine, uniform_ends
 from phonerec.experiment.train import load_split
+from phonerec.inference.model import load_model
 from phonerec.phones import PhoneTokenizer
 from phonerec.segments import merge_segments, reference_segments
 
@@ -65,6 +70,27 @@ def test_relabel_aligns_every_train_utterance_near_its_hand_labels(trained_model
     cmvn = json.loads((data / "fbank" / "cmvn.json").read_text())
     train_set = load_split(out, "train", cfg, PhoneTokenizer.for_set(48), cmvn)
     assert train_set.frame_targets is not None  # the next round can train the frame head
+
+
+def test_refine_reads_the_features_from_the_cache_a_batch_at_a_time(trained_model, monkeypatch):
+    """Relabelling a corpus larger than memory (LibriSpeech): Viterbi training reads each utterance's
+    features from the cache when a batch needs them, so no more than one batch's are alive at once
+    (not a list of the split's, as refine once built)."""
+    data, exp = trained_model
+    _, cfg, tokenizer, cmvn = load_model(exp, "cpu")
+    dataset = load_split(data, "train", cfg, tokenizer, cmvn)
+    rows = read_manifest(data / "manifests" / "train.json", check_files=False)
+    count, read = LiveCount(), PhoneDataset.features
+    monkeypatch.setattr(PhoneDataset, "features", lambda self, i: count.track(read(self, i)))
+    threads = torch.get_num_threads()
+    try:  # one thread: on a shared 2-core machine several times faster than two
+        torch.set_num_threads(1)
+        refined, history = refine(rows, dataset, tokenizer, 48, 1, cfg.features.hop_ms / 1000, 16000)
+    finally:
+        torch.set_num_threads(threads)
+    assert refined.keys() == rows.keys() and len(history) == 1
+    batch = max(len(b) for b in BucketBatchSampler(dataset.lengths, 4000, shuffle=False).batches)
+    assert count.reads > 2 * len(dataset) and 1 < count.most_live <= batch < len(dataset) // 2, (count.most_live, batch)
 
 
 TINY = """features:

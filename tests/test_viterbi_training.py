@@ -1,9 +1,12 @@
 """Viterbi training (experiment.viterbi_training): start labels with every boundary a few frames off move back to
 where the features change."""
+import weakref
+
 import numpy as np
 import torch
 
-from phonerec.experiment.viterbi_training import log_priors, spans_to_labels, viterbi_training
+from phonerec.data import BucketBatchSampler
+from phonerec.experiment.viterbi_training import LABEL_DTYPE, log_priors, spans_to_labels, viterbi_training
 
 
 def toy_corpus(n_utts=60, n_phones=6, dim=8, seed=0):
@@ -57,7 +60,57 @@ def test_viterbi_training_moves_jittered_boundaries_back_to_the_feature_changes(
     assert all(len(sp) == len(i) and sp[0][0] == 0 and sp[-1][1] == len(f) for sp, i, f in zip(spans, ids, feats))
 
 
+class LiveCount:
+    """Counts the tensors `track` is given (reads) and the most of them alive at once."""
+
+    def __init__(self):
+        self.live, self.reads, self.most_live = set(), 0, 0
+
+    def track(self, x: torch.Tensor) -> torch.Tensor:
+        self.reads += 1
+        self.live.add(id(x))
+        weakref.finalize(x, self.live.discard, id(x))
+        self.most_live = max(self.most_live, len(self.live))
+        return x
+
+
+class LazyFeatures:
+    """Features read when indexed (a fresh copy each time, as relabel's DatasetFeatures reads the cache)."""
+
+    def __init__(self, feats):
+        self.feats, self.count = feats, LiveCount()
+
+    def __len__(self):
+        return len(self.feats)
+
+    def __getitem__(self, i):
+        return self.count.track(self.feats[i].clone())
+
+
+def test_viterbi_training_reads_features_a_batch_at_a_time_with_the_same_result():
+    """What lets relabelling scale to a corpus that does not fit in memory: the features are read as
+    each batch needs them (an epoch of training and a scoring pass per iteration), no more than one
+    batch's are alive at once, and the spans are those of the same features held in a list."""
+    feats, ids, _, labels = toy_corpus(n_utts=60)
+    kwargs = {"n_classes": 7, "iterations": 2, "epochs": 1, "min_steps": 0, "max_frames": 300}
+    lazy = LazyFeatures(feats)
+    start = [y.clone() for y in labels]
+    spans, history = viterbi_training(lazy, ids, labels, **kwargs)
+    in_memory, memory_history = viterbi_training(feats, ids, labels, **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(spans, in_memory))
+    assert [(h["train_loss"], h["changed_frames_pct"]) for h in history] == \
+        [(h["train_loss"], h["changed_frames_pct"]) for h in memory_history]
+    # one read for the input size, then per iteration one of each utterance to train (an epoch) and one to score
+    assert lazy.count.reads == 1 + 2 * (1 + 1) * len(feats)
+    batch = max(len(b) for b in BucketBatchSampler([len(f) for f in feats], 300, shuffle=False).batches)
+    assert 1 < lazy.count.most_live <= batch < len(feats) // 4, (lazy.count.most_live, batch)
+    assert all(torch.equal(a, b) for a, b in zip(labels, start))  # the caller's labels are left as they were
+    assert spans[0].dtype == np.int32 and spans[0].shape == (len(ids[0]), 2)
+
+
 def test_priors_and_labels_from_spans():
     assert spans_to_labels([(0, 2), (2, 5)], [3, 1]).tolist() == [3, 3, 1, 1, 1]
+    assert spans_to_labels(np.array([[0, 1], [1, 1], [1, 3]], dtype=np.int32), [2, 4, 1]).tolist() == [2, 1, 1]
+    assert spans_to_labels([(0, 1)], [3]).dtype == LABEL_DTYPE  # 2 bytes a frame between iterations
     prior = log_priors([torch.tensor([1, 1, 1, 2])], 3).exp()
     assert torch.allclose(prior, torch.tensor([1 / 7, 4 / 7, 2 / 7]))

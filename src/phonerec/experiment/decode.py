@@ -36,20 +36,31 @@ log = logging.getLogger(__name__)
 
 GRID_LM_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GRID_BONUSES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+
+
+def batch_posteriors(model, dataset, max_frames: int, device, frames: bool = False):
+    """The network's posteriors of a dataset one batch at a time (a generator), so that a caller that
+    uses each utterance's as they come (relabel) never holds a split's. Yields per batch a list of
+    (utt_id, (T', C) float32 CTC log posteriors, (T, C) float32 frame-head log posteriors, or None
+    without `frames`; the model must then have a frame head)."""
+    loader = make_loader(dataset, max_frames, shuffle=False, device=device)
+    for batch, log_probs, out_lens, *rest in forward_batches(model, loader, device, frames=frames):
+        lp = log_probs.float().cpu().numpy()  # (N, T', C)
+        flp = rest[0].float().cpu().numpy() if rest else None  # (N, T, C)
+        yield [(utt_id, lp[i, :n], None if flp is None else flp[i, :t]) for i, (utt_id, n, t)
+               in enumerate(zip(batch.utt_ids, out_lens.tolist(), batch.feat_lens.tolist()))]
+
+
 def compute_posteriors(model, dataset, max_frames: int, device, frames: dict | None = None) -> dict[str, np.ndarray]:
     """{utt_id: (T', C) float32 log posteriors} for a whole dataset, batched. With `frames` (a dict; the
     model must have a frame head) it is filled with {utt_id: (T, C) frame-head log posteriors} of the
-    same forward pass."""
+    same forward pass. Holds the split: for dev and test, which decoding searches again and again."""
     out = {}
-    loader = make_loader(dataset, max_frames, shuffle=False, device=device)
-    for batch, log_probs, out_lens, *rest in forward_batches(model, loader, device, frames=frames is not None):
-        lp = log_probs.float().cpu().numpy()
-        for i, (utt_id, n) in enumerate(zip(batch.utt_ids, out_lens.tolist())):
-            out[utt_id] = lp[i, :n]
-        if rest:
-            flp = rest[0].float().cpu().numpy()
-            for i, (utt_id, n) in enumerate(zip(batch.utt_ids, batch.feat_lens.tolist())):
-                frames[utt_id] = flp[i, :n]
+    for utts in batch_posteriors(model, dataset, max_frames, device, frames is not None):
+        for utt_id, lp, flp in utts:
+            out[utt_id] = lp
+            if flp is not None:
+                frames[utt_id] = flp
     return out
 
 

@@ -10,6 +10,11 @@ reference is never used for the labels. A corpus whose rows say where each word 
 ("word_starts": speechocean762) gets an optional pause between words in the realignment, so that a
 pause the transcription does not mark becomes a `pau` instead of stretching a phone.
 
+Memory grows with the corpus only by per-utterance bookkeeping (rows, phone ids, spans) and 2 bytes
+a frame of labels, so a corpus of LibriSpeech's size relabels on an ordinary machine: each batch's
+posteriors are aligned as the network gives them, and Viterbi training reads the features from the
+cache batch by batch (docs/feature_cache.md has the measurements).
+
 The relabelled data folder holds manifests/ (train with the aligned ends, dev and test as they
 were, so their boundary figures are never measured against labels the model made) and a link to
 the original fbank/ (the features do not change).
@@ -24,8 +29,8 @@ from phonerec.corpora.manifest import read_manifest, write_manifest
 from phonerec.data import frame_labels, split_speed
 from phonerec.decoding.timing import CTC_METHOD, FRAME_METHOD, frame_head_segments, place_phones
 from phonerec.evaluation.boundaries import boundary_metric, forced_row_errors
-from phonerec.experiment.decode import compute_posteriors
-from phonerec.experiment.viterbi_training import viterbi_training
+from phonerec.experiment.decode import batch_posteriors
+from phonerec.experiment.viterbi_training import LABEL_DTYPE, viterbi_training
 from phonerec.experiment.train import load_split
 from phonerec.fileio import write_json
 from phonerec.inference.model import load_model
@@ -71,38 +76,48 @@ def align_manifest(exp_dir, data_dir, split: str = "train", device=None, refine_
     dataset = load_split(data_dir, split, cfg, tokenizer, cmvn)
     dataset.drop([split_speed(u)[1] == 1.0 for u in dataset.utt_ids])  # the original recordings only
     head = bool(getattr(model, "has_frame_head", False))
-    frames = {} if head else None
-    post = compute_posteriors(model, dataset, cfg.data.valid_max_frames, device, frames)
     hop_s, n_phones, sr = cfg.features.hop_ms / 1000, cfg.data.train_phones, cfg.features.sample_rate
-    rows, flat = {}, []
-    for utt, row in manifest.items():
+
+    def model_ends(row: dict, lp, frame_lp) -> str:
         phones = row["phn"].split()
         folded = fold(phones, n_phones)
-        n_samples = int(round(row["duration"] * sr))
-        try:
-            segs = place_phones(post[utt], frames[utt] if head else None, tokenizer.encode(folded), folded,
-                                model.subsampling * hop_s, hop_s, row["duration"],
-                                centre_s=model.centre_offset * hop_s)[0]
-            ends = phone_ends(segs, phones, n_phones, sr, n_samples)
-        except (KeyError, ValueError) as e:
-            log.warning("%s: cannot align (%s): flat start", utt, e)
+        segs = place_phones(lp, frame_lp, tokenizer.encode(folded), folded, model.subsampling * hop_s, hop_s,
+                            row["duration"], centre_s=model.centre_offset * hop_s)[0]
+        return " ".join(map(str, phone_ends(segs, phones, n_phones, sr, int(round(row["duration"] * sr)))))
+
+    aligned, failed = {}, {}  # utt_id -> its phone ends as the manifest writes them / why it has none
+    for batch in batch_posteriors(model, dataset, cfg.data.valid_max_frames, device, head):
+        for utt, lp, frame_lp in batch:  # each batch aligned as it comes: no split's posteriors are held
+            try:
+                aligned[utt] = model_ends(manifest[utt], lp, frame_lp)
+            except (KeyError, ValueError) as e:
+                failed[utt] = e
+    rows, flat = {}, []
+    for utt, row in manifest.items():  # in the manifest's order
+        if utt not in aligned:
+            log.warning("%s: cannot align (%s): flat start", utt, failed.get(utt, "not in the feature cache"))
             flat.append(utt)
-            ends = uniform_ends(len(phones), n_samples)
-        rows[utt] = {**row, "ground_truth_phn_ends": " ".join(map(str, ends))}
+            aligned[utt] = " ".join(map(str, uniform_ends(len(row["phn"].split()), int(round(row["duration"] * sr)))))
+        rows[utt] = {**row, "ground_truth_phn_ends": aligned.pop(utt)}
     info = {"aligned_by": str(Path(exp_dir).resolve()), "method": FRAME_METHOD if head else CTC_METHOD,
             "split": split, "utterances": len(rows), "flat_start": flat, "refine_iterations": refine_iterations}
     log.info("%s: %d utterances aligned by %s (%s), %d flat starts", split, len(rows), exp_dir, info["method"],
              len(flat))
-    steps = [(info["method"], rows)]  # the labels after each step, measured against `reference`
+    accuracy = []  # each step's labels measured against `reference` at once (no step's rows are kept)
+
+    def measure(name: str, step_rows: dict) -> None:
+        accuracy.append({"step": name, **label_accuracy(step_rows, reference, n_phones)})
+
+    if reference:
+        measure(info["method"], rows)
     if refine_iterations:
         rows, info["refine"] = refine(rows, dataset, tokenizer, n_phones, refine_iterations, hop_s, sr,
-                                      lambda k, r: steps.append((f"realign {k}", r)) if reference else None)
+                                      (lambda k, r: measure(f"realign {k}", r)) if reference else None)
         info["pauses"] = pause_counts(rows, sr)
         if info["pauses"]["slots"]:
             log.info("%s: %d of %d optional pauses between words kept, %.1f s in all", split, info["pauses"]["kept"],
                      info["pauses"]["slots"], info["pauses"]["seconds"])
-    info["label_accuracy"] = [{"step": name, **label_accuracy(r, reference, n_phones)}
-                              for name, r in steps] if reference else []
+    info["label_accuracy"] = accuracy
     return rows, info
 
 
@@ -136,33 +151,56 @@ def pause_counts(rows: dict, sample_rate: int) -> dict:
     return {"slots": slots, "kept": kept, "seconds": round(samples / sample_rate, 1)}
 
 
+class DatasetFeatures:
+    """Items of a PhoneDataset as a sequence of their (T, F) normalised features (dataset.features), each
+    read from the feature cache when indexed: Viterbi training then holds one batch's frames, not a split's."""
+
+    def __init__(self, dataset, items: list[int]):
+        self.dataset, self.items = dataset, items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int):
+        return self.dataset.features(self.items[k])
+
+
+def slotted_phones(row: dict, n_phones: int) -> tuple[list[str], list[int], list[int], list[str], list[int]]:
+    """(phones with pause slots, the slots, word starts: pause_slots; those phones folded to `n_phones`,
+    the slots' positions among the folded ones)."""
+    phones, slots, word_starts = pause_slots(row, n_phones)
+    folded = fold(phones, n_phones)
+    return phones, slots, word_starts, folded, [len(fold(phones[: i + 1], n_phones)) - 1 for i in slots]
+
+
 def refine(rows: dict, dataset, tokenizer, n_phones: int, iterations: int, hop_s: float, sample_rate: int,
            on_iteration=None) -> tuple[dict, list[dict]]:
-    """`rows` with their phone ends moved by Viterbi training (realign.viterbi_training) on `dataset`'s
+    """`rows` with their phone ends moved by Viterbi training (viterbi_training) on `dataset`'s
     normalised features, and its history; utterances with fewer frames than phones keep theirs.
     A row with "word_starts" gets an optional pause between every two words (pause_slots): kept as a
     `pau` of >= PAUSE_FRAMES frames where the classifier hears silence there, dropped elsewhere; its
     "phn" and "word_starts" are rewritten to match. `on_iteration(k, rows)` gets the rows after each
-    iteration."""
+    iteration. Per frame only the labels are held (viterbi_training.LABEL_DTYPE); the features are read
+    from the cache batch by batch."""
     hop = int(round(sample_rate * hop_s))
-    feats, ids, labels, optional, slotted = [], [], [], [], {}
+    items, utts, ids, labels, optional = [], [], [], [], []
     for item, (utt, n) in enumerate(zip(dataset.utt_ids, dataset.lengths)):
         if utt not in rows:
             continue
-        phones, slots, word_starts = pause_slots(rows[utt], n_phones)
-        folded = fold(phones, n_phones)
-        opt = [len(fold(phones[: i + 1], n_phones)) - 1 for i in slots]  # the slots' folded positions
+        _, _, _, folded, opt = slotted_phones(rows[utt], n_phones)
         if n < len(folded) - len(opt):
             continue
-        feats.append(dataset.features(item))
+        items.append(item)
+        utts.append(utt)
         ids.append(tokenizer.encode(folded))
-        labels.append(frame_labels(rows[utt], n, hop, tokenizer, n_phones))
+        labels.append(frame_labels(rows[utt], n, hop, tokenizer, n_phones).to(LABEL_DTYPE))
         optional.append(opt)
-        slotted[utt] = (phones, slots, word_starts, folded, opt)
 
     def rows_from(spans) -> dict:
         out = dict(rows)
-        for (utt, (phones, slots, word_starts, folded, opt)), sp in zip(slotted.items(), spans):
+        for utt, sp in zip(utts, spans):
+            phones, slots, word_starts, folded, opt = slotted_phones(rows[utt], n_phones)
+            sp = sp.tolist()  # (L, 2) int32 -> [start, end] ints
             skipped = {k for k in opt if sp[k][0] == sp[k][1]}
             skipped_raw = {i for i, k in zip(slots, opt) if k in skipped}
             position = {}  # index in phones -> index in kept
@@ -181,7 +219,8 @@ def refine(rows: dict, dataset, tokenizer, n_phones: int, iterations: int, hop_s
             out[utt] = new
         return out
 
-    spans, history = viterbi_training(feats, ids, labels, len(tokenizer), iterations=iterations, optional=optional,
+    spans, history = viterbi_training(DatasetFeatures(dataset, items), ids, labels, len(tokenizer),
+                                      iterations=iterations, optional=optional,
                                       on_iteration=on_iteration and (lambda k, sp: on_iteration(k, rows_from(sp))))
     return rows_from(spans), history
 
