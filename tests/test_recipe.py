@@ -162,14 +162,15 @@ save = torch.save
 
 def half_save(obj, f, *args, **kwargs):
     epoch = obj.get("trainer", {}).get("epoch") if isinstance(obj, dict) else None
-    name = os.path.basename(f) if isinstance(f, (str, os.PathLike)) else ""
+    path = f if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "")  # a path, or an open file
+    name = os.path.basename(str(path))
     if where == "save" and epoch == KILL_EPOCH and "last.pt" in name:  # last.pt or its temporary
         buf = io.BytesIO()
         save(obj, buf, *args, **kwargs)
-        with open(f, "wb") as out:
-            out.write(buf.getvalue()[: buf.tell() // 2])
-            out.flush()
-            os.fsync(out.fileno())
+        out = open(f, "wb") if isinstance(f, (str, os.PathLike)) else f
+        out.write(buf.getvalue()[: buf.tell() // 2])
+        out.flush()
+        os.fsync(out.fileno())
         die(where=where, epochs_done=epoch, file=name)
     return save(obj, f, *args, **kwargs)
 
