@@ -274,7 +274,7 @@ def test_changed_config_retrains_and_resume_refuses_another_config(recipe_run, t
     assert "cannot resume" in refused.stderr and "train.lr 0.002 -> 0.003" in refused.stderr, refused.stderr
 
 
-@pytest.mark.parametrize("recipe", ["timit", "speechocean762"])
+@pytest.mark.parametrize("recipe", ["timit", "speechocean762", "librispeech", "english"])
 def test_help_prints_the_header_from_any_folder(recipe):
     script = REPO / "recipes" / recipe / "run.sh"
     out = subprocess.run(["bash", str(script.relative_to(REPO)), "--help"], cwd=REPO, capture_output=True, text=True)

@@ -48,6 +48,17 @@ parse_common_option() {
   esac
 }
 
+# parse_options "$@": every option, each taking one value: the common ones (parse_common_option), then the
+# recipe's own through its function `recipe_option NAME VALUE` (0 when it took it). -h/--help prints the
+# script's header comment; an unknown option is an error.
+parse_options() {
+  while [ $# -gt 0 ]; do
+    case "$1" in -h|--help) awk 'NR > 1 && /^#/ {print; next} NR > 1 {exit}' "$(basename "$0")"; exit 0 ;; esac
+    parse_common_option "$1" "${2-}" || recipe_option "$1" "${2-}" || { echo "run.sh: unknown option $1" >&2; exit 1; }
+    shift 2
+  done
+}
+
 # resolve_common_options DEFAULT_CONFIG: after parsing; sets expdir
 resolve_common_options() {
   [ -n "$config" ] || config=$1

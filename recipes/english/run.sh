@@ -18,14 +18,13 @@ libri=""                       # LibriSpeech folder(s) in its own layout (the 4-
 round0_epochs=4                # CTC-only model that makes the first frame labels
 decode=beam                    # beam + phone bigram tuned on dev, stored in model.pt
 
-while [ $# -gt 0 ]; do
-  parse_common_option "$1" "${2-}" || case "$1" in
+recipe_option() {  # this recipe's own options (parse_options)
+  case "$1" in
     --speechocean762) so762=$2 ;; --librispeech) libri=$2 ;;
-    -h|--help) sed -n '2,11p' "$(basename "$0")"; exit 0 ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
+    *) return 1 ;;
   esac
-  shift 2
-done
+}
+parse_options "$@"
 resolve_common_options conf/crdnn_cpu.yaml
 if { [ -z "$so762" ] || [ -z "$libri" ]; } && [ $stage -le 1 ]; then
   echo "run.sh: --speechocean762 DIR and --librispeech DIR are required (OpenSLR 101 and 12, unpacked)" >&2; exit 1

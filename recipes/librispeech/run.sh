@@ -23,16 +23,15 @@ allow_incomplete_test=false    # also leave out bad dev/test utterances (counted
 round0_epochs=4                # CTC-only model that makes the first frame labels
 decode=beam                    # as speechocean762's recipe: beam + phone bigram tuned on dev
 
-while [ $# -gt 0 ]; do
-  parse_common_option "$1" "${2-}" || case "$1" in
+recipe_option() {  # this recipe's own options (parse_options)
+  case "$1" in
     --corpus) corpora+=("$2") ;; --lexicon) lexicons+=("$2") ;; --oov) oov=$2 ;;
     --dev-speakers) dev_speakers=$2 ;; --test-speakers) test_speakers=$2 ;; --skip-bad) skip_bad=$2 ;;
     --allow-incomplete-test) allow_incomplete_test=$2 ;;
-    -h|--help) sed -n '2,11p' "$(basename "$0")"; exit 0 ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
+    *) return 1 ;;
   esac
-  shift 2
-done
+}
+parse_options "$@"
 resolve_common_options conf/crdnn_cpu.yaml
 if [ ${#corpora[@]} -eq 0 ] && [ $stage -le 1 ]; then
   echo "run.sh: --corpus DIR is required (LibriSpeech from https://www.openslr.org/12, unpacked)" >&2; exit 1

@@ -20,15 +20,14 @@ allow_incomplete_test=false    # also leave out bad dev/test utterances (counted
 round0_epochs=4                # CTC-only model that makes the first frame labels
 decode=beam                    # test 1.2 points below greedy for ~3.5 more minutes (README)
 
-while [ $# -gt 0 ]; do
-  parse_common_option "$1" "${2-}" || case "$1" in
+recipe_option() {  # this recipe's own options (parse_options)
+  case "$1" in
     --corpus) corpus=$2 ;; --dev-spk) dev_spk=$2 ;; --skip-bad) skip_bad=$2 ;;
     --allow-incomplete-test) allow_incomplete_test=$2 ;;
-    -h|--help) sed -n '2,11p' "$(basename "$0")"; exit 0 ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
+    *) return 1 ;;
   esac
-  shift 2
-done
+}
+parse_options "$@"
 resolve_common_options conf/crdnn_cpu.yaml
 if [ -z "$corpus" ] && [ $stage -le 1 ]; then
   echo "run.sh: --corpus DIR is required (speechocean762 from OpenSLR 101, unpacked)" >&2; exit 1

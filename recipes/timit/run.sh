@@ -18,15 +18,14 @@ skip_bad=false                 # leave out bad TRAIN utterances (listed in data/
 allow_incomplete_test=false    # also leave out bad dev/test utterances (counted in per.json); else an error
 synth_seed=0
 
-while [ $# -gt 0 ]; do
-  parse_common_option "$1" "${2-}" || case "$1" in
+recipe_option() {  # this recipe's own options (parse_options)
+  case "$1" in
     --timit) timit=$2 ;; --dev-spk) dev_spk=$2 ;; --test-spk) test_spk=$2 ;; --test-set) test_set=$2 ;;
     --skip-bad) skip_bad=$2 ;; --allow-incomplete-test) allow_incomplete_test=$2 ;; --synth-seed) synth_seed=$2 ;;
-    -h|--help) sed -n '2,8p' "$(basename "$0")"; exit 0 ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
+    *) return 1 ;;
   esac
-  shift 2
-done
+}
+parse_options "$@"
 if [ -n "$timit" ]; then resolve_common_options conf/crdnn.yaml; else resolve_common_options conf/crdnn_quick.yaml; fi
 
 if [ -z "$timit" ]; then
