@@ -222,7 +222,8 @@ class Flagged(logging.Filter):
         return True
 
 
-def run_phonerec(model, rows: dict[str, dict], refs: dict, align: bool = True, fix_level: bool = False) -> dict:
+def run_phonerec(model, rows: dict[str, dict], refs: dict, align: bool = True, fix_level: bool = False,
+                 adapt: int = 0) -> dict:
     """Transcribe (timed) and force-align (untimed) every recording with a phonerec model on one CPU thread
     (`fix_level`: Recognizer.load's, scale recordings far from the training level back to it)."""
     import torch
@@ -249,7 +250,7 @@ def run_phonerec(model, rows: dict[str, dict], refs: dict, align: bool = True, f
             cpu, wall = cpu + time.process_time() - c0, wall + time.perf_counter() - w0
             hyps[u] = t.phones
         warnings = list(flagged.messages)
-        bounds = forced_boundaries(rec, rows, waves, n_phones, TranscribeError) if align else None
+        bounds = forced_boundaries(rec, rows, waves, n_phones, TranscribeError, adapt) if align else None
     finally:
         for logger in ("phonerec.transcribe", "phonerec.api", "phonerec.forced_alignment"):
             logging.getLogger(logger).removeFilter(flagged)
@@ -269,26 +270,43 @@ def run_phonerec(model, rows: dict[str, dict], refs: dict, align: bool = True, f
     return out
 
 
-def forced_boundaries(rec, rows: dict, waves: dict, n_phones: int, error=ValueError) -> dict:
-    """Boundary accuracy of the reference phones forced-aligned by the model: all internal boundaries,
-    those before a stop or affricate, and the others (boundaries.forced_row_errors, boundary_metric)."""
-    every, before_stop, other, failed = [], [], [], {}
+def forced_boundaries(rec, rows: dict, waves: dict, n_phones: int, error=ValueError, adapt: int = 0) -> dict:
+    """Boundary accuracy of the reference phones forced-aligned by the model, one recording at a time: all
+    internal boundaries, those before a stop or affricate, and the others (boundaries.forced_row_errors,
+    boundary_metric). With `adapt` rounds, also ("refined") the same recordings aligned together and refined
+    on themselves (phonerec.corpus_alignment, what `phonerec align` does with a corpus)."""
+    aligned, failed = {}, {}
     for u, row in rows.items():
         try:
-            segs = rec.align(waves[u], rec.sample_rate, phones=row["phn"].split()).segments
-            errors = boundaries.forced_row_errors(row, segs, n_phones)
+            aligned[u] = rec.align(waves[u], rec.sample_rate, phones=row["phn"].split()).segments
         except (error, ValueError) as e:
             failed[u] = str(e)
-            continue
-        ref = merge_segments(reference_segments(row), n_phones)
+    if failed:
+        log.warning("%d recording(s) could not be aligned, e.g. %s", len(failed), next(iter(failed.values())))
+    out = {**boundary_figures(rows, aligned, n_phones), "failed": failed, "rule": boundaries.BOUNDARY_RULE,
+           "phone_set": n_phones}
+    if adapt and aligned:
+        ok = list(aligned)
+        from phonerec.corpus_alignment import align_corpus
+
+        refined = align_corpus(rec, [waves[u] for u in ok], rec.sample_rate,
+                               phones=[rows[u]["phn"].split() for u in ok], adapt=adapt)
+        out["refined"] = {**boundary_figures(rows, {u: t.segments for u, t in zip(ok, refined)}, n_phones),
+                          "rounds": adapt}
+    return out
+
+
+def boundary_figures(rows: dict, segments: dict, n_phones: int) -> dict:
+    """{all, before_stop, other} boundary_metric of each recording's aligned `segments` against its reference."""
+    every, before_stop, other = [], [], []
+    for u, segs in segments.items():
+        errors = boundaries.forced_row_errors(rows[u], segs, n_phones)
+        ref = merge_segments(reference_segments(rows[u]), n_phones)
         for k, e in enumerate(errors):
             every.append(e)
             (before_stop if ref[k + 1][2] in RELEASES else other).append(e)
-    if failed:
-        log.warning("%d recording(s) could not be aligned, e.g. %s", len(failed), next(iter(failed.values())))
     return {"all": boundaries.boundary_metric(every), "before_stop": boundaries.boundary_metric(before_stop),
-            "other": boundaries.boundary_metric(other), "failed": failed, "rule": boundaries.BOUNDARY_RULE,
-            "phone_set": n_phones}
+            "other": boundaries.boundary_metric(other)}
 
 
 # ------------------------------------------------------------------------------------------------ table
@@ -321,6 +339,13 @@ def format_table(result: dict) -> str:
                       f"  other boundaries:           {fmt(b['other'])}"]
             if b["failed"]:
                 lines.append(f"  {len(b['failed'])} recording(s) not aligned (left out)")
+            r = b.get("refined")
+            if r:
+                lines += [f"  the same recordings aligned together, refined on themselves ({r['rounds']} rounds, "
+                          "phonerec align's corpus mode):",
+                          f"  all boundaries:             {fmt(r['all'])}",
+                          f"  before a stop or affricate: {fmt(r['before_stop'])}",
+                          f"  other boundaries:           {fmt(r['other'])}"]
     return "\n".join(lines) + "\n"
 
 
@@ -339,6 +364,9 @@ def main(argv=None) -> int:
     p.add_argument("--peer-cache", help="PocketSphinx's raw output: reused when it covers every utterance, else written")
     p.add_argument("--no-pocketsphinx", action="store_true", help="run phonerec only")
     p.add_argument("--no-align", action="store_true", help="skip phonerec's forced-alignment boundaries")
+    p.add_argument("--adapt", type=int, default=6, metavar="ROUNDS",
+                   help="also align the recordings together, refined on themselves for ROUNDS rounds "
+                        "(phonerec.corpus_alignment; default 6, its ADAPT_ITERATIONS; 0: skip)")
     p.add_argument("--fix-level", action="store_true",
                    help="phonerec scales recordings far quieter or louder than its training corpus back to its level")
     a = p.parse_args(argv)
@@ -360,7 +388,8 @@ def main(argv=None) -> int:
         doc = run_pocketsphinx(rows, python, Path(a.peer_cache) if a.peer_cache else None)
         result["systems"].append(pocketsphinx_result(rows, refs, doc))
     if a.model:
-        result["systems"].append(run_phonerec(a.model, rows, refs, align=not a.no_align, fix_level=a.fix_level))
+        result["systems"].append(run_phonerec(a.model, rows, refs, align=not a.no_align, fix_level=a.fix_level,
+                                                    adapt=a.adapt))
     if not result["systems"]:
         raise SystemExit("nothing to run: give --model, or leave out --no-pocketsphinx")
     print(format_table(result), end="")

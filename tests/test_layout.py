@@ -25,7 +25,7 @@ LAYERS = [
     ("inference", ["phonerec.inference"]),
     ("experiment", ["phonerec.experiment", "phonerec.smoke"]),
     ("transcribe", ["phonerec.transcribe", "phonerec.forced_alignment"]),
-    ("api", ["phonerec.api"]),
+    ("api", ["phonerec.api", "phonerec.corpus_alignment"]),  # corpus_alignment trains: never imported by api
     ("commands", ["phonerec.commands", "phonerec.__main__", "phonerec"]),
 ]
 

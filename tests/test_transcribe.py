@@ -93,7 +93,7 @@ def test_an_unexpected_error_on_one_file_loses_none_of_the_others(model_dir, aud
     err = capsys.readouterr().err  # the traceback, for a bug report
     assert "Traceback (most recent call last)" in err and f"{type(error).__name__}: {error}" in err
 
-    monkeypatch.setattr(align_command, "align_file", _fail_on("b.wav", error, align_command.align_file))
+    monkeypatch.setattr(align_command, "place", _fail_on("b.wav", error, align_command.place))
     assert align_command.main(["--model", str(model_dir), "--format", "phn", "--out", str(tmp_path / "out")]
                               + files) == 1
     err = capsys.readouterr().err

@@ -121,8 +121,8 @@ class Recognizer:
         An unreadable, empty or too short input raises TranscribeError naming it, as the CLI does.
         """
         single = _one_input(audio)
-        out = self._batched([audio] if single else list(audio), sample_rate, batch_size,
-                            lambda k, lp, frames, n, name: self._t.transcript(lp, frames, n, name, timestamps))
+        out = self._batched([audio] if single else list(audio), sample_rate, batch_size, lambda k, lp, frames, wave, name:
+                            self._t.transcript(lp, frames, len(wave), name, timestamps))
         return out[0] if single else out
 
     def align(self, audio, sample_rate: int | None = None, *, phones=None, text=None, lexicon=None,
@@ -135,7 +135,16 @@ class Recognizer:
         {word: phones} dict, or None (the TIMIT tree's DOC/TIMITDIC.TXT beside an audio path, else
         CMUdict). For a list of audio, `phones` or `text` is a list of the same length. Returns the
         Transcript `phonerec align` writes: phones, segments, confidence and, for a text, words.
+        Each recording is aligned alone; `phonerec.corpus_alignment.align_corpus` aligns many together, refined
+        on themselves (what `phonerec align` does with a corpus).
         """
+        single, items, targets = self._align_inputs(audio, phones, text, lexicon)
+        out = self._batched(items, sample_rate, batch_size, lambda k, lp, frames, wave, name:
+                            aligned_transcript(self._t, lp, frames, len(wave), name, targets[k]))
+        return out[0] if single else out
+
+    def _align_inputs(self, audio, phones, text, lexicon) -> tuple[bool, list, list]:
+        """(one input?, the inputs as a list, the alignment Target of each) of `align`'s arguments."""
         if (phones is None) == (text is None):
             raise ValueError("give phones= or text=, one of them")
         single = _one_input(audio)
@@ -147,12 +156,10 @@ class Recognizer:
         targets = [alignment_target(self._t, Path(x) if isinstance(x, (str, Path)) else None,
                                     None if text is not None else g, g if text is not None else None, lexicon)
                    for x, g in zip(items, given)]
-        out = self._batched(items, sample_rate, batch_size,
-                            lambda k, lp, frames, n, name: aligned_transcript(self._t, lp, frames, n, name, targets[k]))
-        return out[0] if single else out
+        return single, items, targets
 
     def _batched(self, items: list, sample_rate, batch_size: int, finish) -> list[Transcript]:
-        """`finish(k, ctc posteriors, frame posteriors, n_samples, name)` of each item, the network run
+        """`finish(k, ctc posteriors, frame posteriors, waveform, name)` of each item, the network run
         over padded batches of similar length."""
         waves = [self._wave(x, sample_rate, k) for k, x in enumerate(items)]
         order = sorted(range(len(waves)), key=lambda k: len(waves[k][0]))  # similar lengths pad little
@@ -161,7 +168,7 @@ class Recognizer:
             chunk = order[start:start + batch_size]
             for k, (lp, frames) in zip(chunk, self._t.posteriors_batch([waves[k][0] for k in chunk])):
                 wave, name, warnings = waves[k]
-                out[k] = finish(k, lp, frames, len(wave), name)
+                out[k] = finish(k, lp, frames, wave, name)
                 out[k].warnings = warnings
         return out
 

@@ -19,7 +19,7 @@ convention the phones came in.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from phonerec.corpora.lexicon import (
@@ -151,22 +151,36 @@ def closures_put_back(phones: list[str], n_phones: int, name: str, put_back: boo
 
 def aligned_transcript(tr: Transcriber, lp, frames, n_samples: int, name: str, target: Target) -> Transcript:
     """A Transcript of `target`'s phones (and words) placed on one waveform's posteriors."""
-    duration = n_samples / tr.sample_rate
-    phones, index, pauses = target.phones, target.index, target.pauses
-    if frames is None and pauses:  # CTC alignment has no optional phones: the words only
-        keep = [k for k in range(len(phones)) if k not in pauses]
-        phones, index, pauses = [phones[k] for k in keep], [index[k] for k in keep], []
+    return target_transcript(tr, name, n_samples, *placed_segments(tr, lp, frames, n_samples, name, target))
+
+
+def placed_segments(tr: Transcriber, lp, frames, n_samples: int, name: str, target: Target) -> tuple:
+    """(target, segments, confidence) of every phone of `target` placed on one waveform's posteriors, skipped
+    pauses as empty segments (a CTC model has no optional phones: the target loses its pauses)."""
+    if frames is None and target.pauses:  # CTC alignment has no optional phones: the words only
+        keep = [k for k in range(len(target.phones)) if k not in target.pauses]
+        target = replace(target, phones=[target.phones[k] for k in keep], pauses=[],
+                         index=[target.index[k] for k in keep] if target.index is not None else None)
     try:
-        segments, confidence = tr.segments(lp, frames, tr.tokenizer.align_ids(phones), phones, duration, pauses)
+        segments, confidence = tr.segments(lp, frames, tr.tokenizer.align_ids(target.phones), target.phones,
+                                           n_samples / tr.sample_rate, target.pauses)
     except ValueError as e:
-        given = len(phones) - len(pauses) - len(target.joined)  # as the user counts them
+        given = len(target.phones) - len(target.pauses) - len(target.joined)  # as the user counts them
         raise TranscribeError(f"{name}: cannot align {given} phones ({e})") from None
+    return target, segments, confidence
+
+
+def target_transcript(tr: Transcriber, name: str, n_samples: int, target: Target, segments: list,
+                      confidence: list) -> Transcript:
+    """The Transcript of `target`'s placed phones: skipped pauses dropped, each closure put back joined to its
+    stop, words spanning their phones."""
+    phones, index, pauses = target.phones, target.index, target.pauses
     keep = [k for k, (s, e, _) in enumerate(segments) if e > s or k not in pauses]  # skipped pauses go
     phones, segments, confidence = [phones[k] for k in keep], [segments[k] for k in keep], [confidence[k] for k in keep]
     for k in sorted(target.joined, reverse=True):  # a closure put back: its stop starts at its onset
         segments[k + 1] = (segments[k][0], segments[k + 1][1], segments[k + 1][2])
         del phones[k], segments[k], confidence[k]
-    t = Transcript(name, phones, duration, tr.sample_rate, segments, confidence)
+    t = Transcript(name, phones, n_samples / tr.sample_rate, tr.sample_rate, segments, confidence)
     if target.words is not None:
         t.words = word_segments(segments, [index[k] for k in keep], target.words)
     return t

