@@ -283,24 +283,29 @@ def forced_boundaries(rec, rows: dict, waves: dict, n_phones: int, error=ValueEr
             failed[u] = str(e)
     if failed:
         log.warning("%d recording(s) could not be aligned, e.g. %s", len(failed), next(iter(failed.values())))
-    out = {**boundary_figures(rows, aligned, n_phones), "failed": failed, "rule": boundaries.BOUNDARY_RULE,
+    out = {**boundary_figures(rows, aligned, n_phones, failed), "failed": failed, "rule": boundaries.BOUNDARY_RULE,
            "phone_set": n_phones}
-    if adapt and aligned:
-        ok = list(aligned)
+    ok = [u for u in aligned if u not in failed]
+    if adapt and ok:
         from phonerec.corpus_alignment import align_corpus
 
         refined = align_corpus(rec, [waves[u] for u in ok], rec.sample_rate,
                                phones=[rows[u]["phn"].split() for u in ok], adapt=adapt)
-        out["refined"] = {**boundary_figures(rows, {u: t.segments for u, t in zip(ok, refined)}, n_phones),
+        out["refined"] = {**boundary_figures(rows, {u: t.segments for u, t in zip(ok, refined)}, n_phones, {}),
                           "rounds": adapt}
     return out
 
 
-def boundary_figures(rows: dict, segments: dict, n_phones: int) -> dict:
-    """{all, before_stop, other} boundary_metric of each recording's aligned `segments` against its reference."""
+def boundary_figures(rows: dict, segments: dict, n_phones: int, failed: dict) -> dict:
+    """{all, before_stop, other} boundary_metric of each recording's aligned `segments` against its reference; a
+    recording whose segments cannot be paired with it goes to `failed` (utt -> why)."""
     every, before_stop, other = [], [], []
     for u, segs in segments.items():
-        errors = boundaries.forced_row_errors(rows[u], segs, n_phones)
+        try:
+            errors = boundaries.forced_row_errors(rows[u], segs, n_phones)
+        except ValueError as e:
+            failed[u] = str(e)
+            continue
         ref = merge_segments(reference_segments(rows[u]), n_phones)
         for k, e in enumerate(errors):
             every.append(e)

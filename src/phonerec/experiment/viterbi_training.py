@@ -56,6 +56,29 @@ def log_priors(labels, n_classes: int) -> torch.Tensor:
     return (counts / counts.sum()).log().float()
 
 
+class Windows:
+    """Pieces [start, end) of the utterances of `feats` as a sequence of (T <= window, F) features."""
+
+    def __init__(self, feats, pieces: list[tuple[int, int, int]]):
+        self.feats, self.pieces = feats, pieces
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def __getitem__(self, k: int):
+        i, start, end = self.pieces[k]
+        return self.feats[i][start:end]
+
+
+def windows(feats, labels: list, window: int | None) -> tuple:
+    """(features, labels) to train on: the utterances themselves, or (window set) pieces of at most `window`
+    frames cut from each, in order."""
+    if not window:
+        return feats, labels
+    pieces = [(i, s, min(s + window, len(y))) for i, y in enumerate(labels) for s in range(0, len(y), window)]
+    return Windows(feats, pieces), [labels[i][s:e] for i, s, e in pieces]
+
+
 def fit_classifier(model: torch.nn.Module, feats, labels, epochs: int, max_frames: int, seed: int,
                    lr: float = 1e-3, min_steps: int = 0) -> float:
     """Train `model` on every frame of `feats` (each (T, F), read batch by batch) with `labels` (each (T,))
@@ -91,7 +114,7 @@ def frame_scores(model: torch.nn.Module, feats, lengths: list[int], prior: torch
 def viterbi_training(feats, ids: list[list[int]], labels: list[torch.Tensor], n_classes: int, *,
                      iterations: int = 8, epochs: int = 1, min_steps: int = MIN_STEPS, max_frames: int = 4000,
                      seed: int = 0, min_frames: int = MIN_FRAMES, optional: list | None = None,
-                     on_iteration=None) -> tuple[list, list[dict]]:
+                     on_iteration=None, train_window: int | None = None) -> tuple[list, list[dict]]:
     """Refine frame labels by `iterations` rounds of train-then-realign, in memory that grows with the
     corpus only by its labels (LABEL_DTYPE) and spans: features are read, and frames scored and
     realigned, one batch at a time.
@@ -103,7 +126,9 @@ def viterbi_training(feats, ids: list[list[int]], labels: list[torch.Tensor], n_
     its ids that Viterbi may skip (pauses between words, viterbi_spans), their spans then empty. The
     classifier keeps its weights from one iteration to the next (each trains `epochs` more epochs, or
     `min_steps` steps if that is more). `on_iteration(k, spans)` is called after each realignment (e.g.
-    to measure the labels against reference times).
+    to measure the labels against reference times). `train_window`: the classifier trains on pieces of at
+    most that many frames cut from each utterance (realignment still takes whole utterances), so that a
+    corpus of a few long recordings costs per step what one of many short ones does.
     Returns (per utterance the (L, 2) int32 array of each phone's [start, end) frame span after the last
     iteration, per iteration {iteration, train_loss, changed_frames_pct, seconds})."""
     if n_classes > torch.iinfo(LABEL_DTYPE).max:
@@ -116,7 +141,8 @@ def viterbi_training(feats, ids: list[list[int]], labels: list[torch.Tensor], n_
     spans, history = None, []
     for k in range(1, iterations + 1):
         t0 = time.time()
-        loss = fit_classifier(model, feats, labels, epochs, max_frames, seed + k, min_steps=min_steps)
+        loss = fit_classifier(model, *windows(feats, labels, train_window), epochs, max_frames, seed + k,
+                              min_steps=min_steps)
         prior = log_priors(labels, n_classes)
         spans, changed = [None] * len(ids), 0
         for idx, scores in frame_scores(model, feats, lengths, prior, max_frames):
