@@ -65,7 +65,10 @@ def main() -> int:
     runs = {"transcribe --timestamps": cli + ["transcribe", "--model", a.model, "--timestamps", "--format", "phn",
                                               "--out", str(work / "out"), str(audio)],
             "align (decoded phones)": cli + ["align", "--model", a.model, "--format", "phn", "--out",
-                                             str(work / "aligned"), str(audio), "--phones", str(phones)]}
+                                             str(work / "aligned"), str(audio), "--phones", str(phones),
+                                             "--adapt", "0"],  # the model's own alignment (no corpus refinement)
+            "align, refined on itself": cli + ["align", "--model", a.model, "--format", "phn", "--out",
+                                               str(work / "refined"), str(audio), "--phones", str(phones)]}
     print(f"{audio}: {seconds / 60:.1f} min, model {a.model}, {os.cpu_count()} CPU(s)")
     for name, cmd in runs.items():
         wall, rss, status = measure(cmd)
