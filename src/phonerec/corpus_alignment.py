@@ -17,7 +17,6 @@ MFA's times), 78 to 90 % on synthesized speech with exact times; on 8 minutes of
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +26,7 @@ from phonerec.api import Recognizer, _one_input
 from phonerec.decoding.timing import frame_head_segments
 from phonerec.experiment.viterbi_training import LABEL_DTYPE, viterbi_training
 from phonerec.forced_alignment import Target, placed_segments, target_transcript
-from phonerec.transcribe import Transcriber, Transcript
+from phonerec.transcribe import Transcriber, Transcript, span_confidence
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +122,11 @@ class Float32(list):
 def confidence(p: Placed, spans: list, ids: list[int], subsampling: int) -> list[float]:
     """Each phone's highest posterior over its frames, as Transcriber.segments gives it: the frame head's, or
     without one the CTC output frames overlapping its 10 ms frames; 0 for a skipped pause."""
-    post, step = (p.frames, 1) if p.frames is not None else (p.posteriors, subsampling)
-    return [round(float(math.exp(post[s // step: max(s // step + 1, -(-e // step)), c].max())), 4) if e > s else 0.0
-            for (s, e), c in zip(spans, ids)]
+    if p.frames is not None:
+        return span_confidence(p.frames, spans, ids)
+    on_outputs = [(s // subsampling, max(s // subsampling + 1, -(-e // subsampling))) if e > s else (s, s)
+                  for s, e in spans]
+    return span_confidence(p.posteriors, on_outputs, ids)
 
 
 def _transcript(tr: Transcriber, p: Placed, segments: list, confidence: list) -> Transcript:

@@ -157,5 +157,10 @@ class Transcriber:
         segments, spans, on_frames = place_phones(lp, frames, ids, phones, self.frame_s, self.hop_s, duration,
                                                   optional=optional, centre_s=self.centre_s)
         post = frames if on_frames else lp
-        return segments, [round(float(math.exp(post[s:e, i].max())), 4) if e > s else 0.0
-                          for (s, e), i in zip(spans, ids)]
+        return segments, span_confidence(post, spans, ids)
+
+
+def span_confidence(post: np.ndarray, spans, ids: list[int]) -> list[float]:
+    """Each phone's highest posterior over its frames [start, end) of `post` ((T, C) log posteriors); 0 for an
+    empty span (an optional phone the path skipped)."""
+    return [round(float(math.exp(post[s:e, i].max())), 4) if e > s else 0.0 for (s, e), i in zip(spans, ids)]

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from phonerec.corpus_alignment import ADAPT_ITERATIONS, ADAPT_MIN_SECONDS, iterations_for, place, refine
-from phonerec.forced_alignment import aligned_transcript, alignment_target
+from phonerec.forced_alignment import align_file, alignment_target
 from phonerec.config import ConfigError
 from phonerec.fileio import write_text
 from phonerec.inference.bundled import model_or_bundled
@@ -85,19 +85,16 @@ def main(argv=None) -> int:
     for audio, phones_file, text_file in zip(map(Path, a.audio), a.phones or [None] * len(a.audio),
                                              a.text or [None] * len(a.audio)):
         try:
-            target = alignment_target(tr, audio, phones_file or _beside(audio), text_file, a.lexicon)
-            wave, warnings = tr.read(audio)
             if a.adapt == 0:  # each file alone: written as soon as it is aligned, nothing held
-                t = aligned_transcript(tr, *tr.posteriors(wave), len(wave), str(audio), target)
-                t.warnings = warnings
-                write(audio, t)
+                write(audio, align_file(tr, audio, phones_file or _beside(audio), text_file, a.lexicon))
             else:
+                target = alignment_target(tr, audio, phones_file or _beside(audio), text_file, a.lexicon)
+                wave, warnings = tr.read(audio)
                 placed.append(place(tr, wave, str(audio), target, warnings=warnings))
                 inputs.append(audio)
         except Exception as e:  # noqa: BLE001 - one bad input (or CUDA OOM) must not lose the others
             print(file_failure(audio, e), file=sys.stderr)
             failed += 1
-    rounds = iterations_for(placed, tr.sample_rate, a.adapt)
     rounds, refined = iterations_for(placed, tr.sample_rate, a.adapt), True
     if rounds:
         minutes = sum(p.n_samples for p in placed) / tr.sample_rate / 60
