@@ -38,6 +38,14 @@ CORPORA = {  # what the card says of each source corpus
                              "ICASSP 2015",
               "speakers": "4 native US English readers (LibriVox)"},
 }
+SYNTH = {"corpus": "synthesized native US English with the synthesizer's own phone times "
+                   "(recipes/english/local/synthesize.py)",
+         "licence": "made here with Debian main packages under free licences (festival 2.5 with festvox-kallpc16k and "
+                    "festvox-us-slt-hts, flite 2.2's libflite1 voices; each package's /usr/share/doc/*/copyright); "
+                    "the texts are LibriSpeech's transcripts (CC BY 4.0)",
+         "attribution": "festival (CSTR, University of Edinburgh), flite and CMU ARCTIC (Carnegie Mellon University), "
+                        "HTS (Nagoya Institute of Technology)",
+         "speakers": "4 voices: festival kal_diphone and cmu_us_slt_arctic_hts, flite cmu_us_rms and cmu_us_slt"}
 COMMAND = ("cd recipes/english && ./run.sh --speechocean762 /path/to/speechocean762 "
            "--librispeech /path/to/LibriSpeech-sample  (then scripts/bundle_model.py, as in its README)")
 
@@ -82,6 +90,8 @@ def main(argv=None) -> int:
     manifests = {s: json.loads((data / "manifests" / f"{s}.json").read_text()) for s in ("train", "dev")}
     sources = json.loads((data / "manifests" / "sources.json").read_text())
     hours = {s: round(sum(r["duration"] for r in rows.values()) / 3600, 2) for s, rows in manifests.items()}
+    synth_rows = data / "synth" / "manifests" / "train.json"  # the recipe's exact-times round (--synth true)
+    synth = json.loads(synth_rows.read_text()) if synth_rows.is_file() else None
     figures = {}
     for spec in a.figures:
         name, _, path = spec.partition("=")
@@ -103,14 +113,16 @@ def main(argv=None) -> int:
         torch_save({**state, "model": half_weights(state["model"])}, out / MODEL_NAME)
     decoding = state.get("decoding") or {}
     card = {
-        "name": "phonerec English (speechocean762 + LibriSpeech sample)",
+        "name": "phonerec English (speechocean762 + LibriSpeech sample" + (" + synthesized speech)" if synth else ")"),
         "description": "CRDNN with a frame head (48 TIMIT phones, 10 ms boundaries), CTC; beam search with a "
                        "phone bigram tuned on dev. Trained on open read English speech, native and not.",
         "trained_on": f"{len(manifests['train'])} utterances, {hours['train']} h: " + ", ".join(
             f"{n} {' + '.join(x.split(':')[1] for x in sources['plan']['train'] if x.startswith(n + ':'))}"
-            for n in ("so762", "libri")) + f"; dev {len(manifests['dev'])} utterances, {hours['dev']} h",
+            for n in ("so762", "libri")) + f"; dev {len(manifests['dev'])} utterances, {hours['dev']} h" + (
+            f"; then {len(synth)} synthesized utterances, "
+            f"{sum(r['duration'] for r in synth.values()) / 3600:.2f} h, with them (the exact-times round)" if synth else ""),
         "data": [{**CORPORA[n], "splits used for training": [x for x in sources["plan"]["train"] if x.startswith(n)]}
-                 for n in ("so762", "libri")],
+                 for n in ("so762", "libri")] + ([{**SYNTH, "splits used for training": ["synth:train"]}] if synth else []),
         "licence": "the weights are derived from CC BY 4.0 corpora: credit them as in 'data'",
         "config": state["config"],
         "source": state.get("source"),

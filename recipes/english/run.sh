@@ -6,7 +6,12 @@
 # speechocean762's 13 dev speakers and LibriSpeech's dev speaker. Stages 4-5 decode and score LibriSpeech's
 # dev speaker again (the recipe needs a test split): NOT a held-out figure. The model's figures come from
 # speech it never heard: scripts/peer_benchmark.py on the LJSpeech evaluation set and on real TIMIT (README).
-# Round 0 (CTC alone) makes the frame labels, as in the speechocean762 recipe (../common/stages.sh).
+# Round 0 (CTC alone) makes the frame labels, as in the speechocean762 recipe (../common/stages.sh); those
+# rounds train exp/<name>/real. Then the exact-times round (--synth true): local/synthesize.py makes ~1 h of
+# synthesized native English with the synthesizer's own phone times (Debian: festival festvox-kallpc16k
+# festvox-us-slt-hts flite1-dev gcc), `phonerec relabel --keep-times` puts TIMIT's closures into it with the
+# real-speech model, and exp/<name> continues that model for --exact-epochs epochs on the real labels plus
+# the synthesized speech (README: +3.5 points of boundaries within 20 ms on an unseen LibriSpeech speaker).
 # Then scripts/bundle_model.py copies exp/<name>/model.pt and its card into the package (README).
 # Paths are relative to this folder. A stage whose output is up to date is skipped unless --force true.
 set -euo pipefail
@@ -17,10 +22,12 @@ so762=""                       # speechocean762, unpacked (WAVE/, train/, test/,
 libri=""                       # LibriSpeech folder(s) in its own layout (the 4-speaker sample: one training subset)
 round0_epochs=4                # CTC-only model that makes the first frame labels
 decode=beam                    # beam + phone bigram tuned on dev, stored in model.pt
+synth=true                     # the exact-times round on synthesized speech (false: the real-speech model is final)
+exact_epochs=4                 # epochs of the exact-times round (lr 5e-4, from the real-speech model)
 
 recipe_option() {  # this recipe's own options (parse_options)
   case "$1" in
-    --speechocean762) so762=$2 ;; --librispeech) libri=$2 ;;
+    --speechocean762) so762=$2 ;; --librispeech) libri=$2 ;; --synth) synth=$2 ;; --exact-epochs) exact_epochs=$2 ;;
     *) return 1 ;;
   esac
 }
@@ -47,6 +54,20 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     $python $scripts/prepare.py --librispeech "$libri" --out "$data/libri/manifests"
     record_done "${args[@]}"
   fi
+  if [ "$synth" = true ]; then  # ~1 h of synthesized speech read from the transcripts of LibriSpeech's training speakers
+    held_out=$($python -c 'import json, sys; print(" ".join(sorted({r["spk_id"] for r in json.load(open(sys.argv[1])).values()})))' \
+               "$data/libri/manifests/dev.json")
+    synthesizers="$(festival --version 2>&1 | head -1); flite $(dpkg-query -W -f '${Version}' libflite1 2>/dev/null || echo '?')"
+    args=("$data/synth/.stage.json" --input "corpus=$libri" --input "synthesize.py=local/synthesize.py"
+          --input "flite_seg.c=local/flite_seg.c" --setting "held_out=$held_out" --setting "synthesizers=$synthesizers"
+          --output "$data/synth/manifests/train.json")
+    if current "${args[@]}"; then log "stage 1: $data/synth is up to date, skipped"; else
+      log "stage 1: synthesize -> $data/synth (texts of $libri but speakers $held_out) (changed: $changed)"
+      rm -rf "$data/synth"
+      $python local/synthesize.py --librispeech "$libri" --exclude-speakers $held_out --out "$data/synth"
+      record_done "${args[@]}"
+    fi
+  fi
   plan=(train=so762:train,so762:test,libri:train,libri:test dev=so762:dev,libri:dev test=libri:dev)
   args=("$data/manifests/.stage.json" --setting "plan=${plan[*]}" --output "$data/manifests/test.json")
   for f in so762/manifests/{train,dev,test}.json libri/manifests/{train,dev,test}.json; do
@@ -60,4 +81,46 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   fi
 fi
 
-run_common_stages
+# exact_times_round: features of the synthesized speech, its closures placed by the real-speech model
+# ($final/real), the real labels of the last round plus it as one corpus ($data/exact, normalised as the start
+# model was), and $final trained from $final/real on it.
+exact_times_round() {
+  local real=$final/real ex=$data/exact split args
+  args=("$data/synth/fbank/.stage.json" --config "$config" --settings-of features
+        --input "train labels=$data/synth/manifests/train.json" --output "$data/synth/fbank/train.json")
+  if current "${args[@]}"; then log "stage 3: $data/synth/fbank is up to date, skipped"; else
+    log "stage 3: features $data/synth/manifests -> $data/synth/fbank (changed: $changed)"
+    $python $scripts/features.py --data "$data/synth" --config "$config" --splits train
+    record_done "${args[@]}"
+  fi
+  args=("$data/synth_closures/.stage.json" --input "model=$real/model.pt" --input "features=$data/synth/fbank"
+        --input "train labels=$data/synth/manifests/train.json" --output "$data/synth_closures/manifests/train.json")
+  if current "${args[@]}"; then log "stage 3: $data/synth_closures is up to date, skipped"; else
+    log "stage 3: closures into $data/synth with $real/model.pt -> $data/synth_closures (changed: $changed)"
+    $python $scripts/relabel.py --keep-times --exp "$real" --data "$data/synth" --out "$data/synth_closures"
+    record_done "${args[@]}"
+  fi
+  local plan=(train=real:train,synth:train dev=real:dev test=real:test)
+  args=("$ex/.stage.json" --setting "plan=${plan[*]}" --input "cmvn=$data/fbank/cmvn.json"
+        --input "synth labels=$data/synth_closures/manifests/train.json" --output "$ex/fbank/test.json")
+  for split in train dev test; do args+=(--input "real $split labels=$data/aligned$align_rounds/manifests/$split.json"); done
+  if current "${args[@]}"; then log "stage 3: $ex is up to date, skipped"; else
+    log "stage 3: $data/aligned$align_rounds + $data/synth_closures -> $ex (manifests, features) (changed: $changed)"
+    $python $scripts/prepare.py --combine real="$data/aligned$align_rounds" synth="$data/synth_closures" \
+      --splits "${plan[@]}" --out "$ex/manifests"
+    $python $scripts/features.py --data "$ex" --config "$config" --cmvn "$data/fbank/cmvn.json"
+    record_done "${args[@]}"
+  fi
+  train_one "$ex" "$final" --set "train.init_from=$real/model.pt" --set "train.epochs=$exact_epochs" \
+    --set train.lr=5e-4 --set train.warmup_steps=50
+}
+
+if [ "$synth" = true ]; then
+  final=$expdir; expdir=$final/real; last_stage=$stop_stage
+  [ $stop_stage -le 3 ] || stop_stage=3
+  run_common_stages                      # stages 2-3 on real speech: $final/real
+  stop_stage=$last_stage
+  if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then exact_times_round; fi
+  expdir=$final; [ $stage -ge 4 ] || stage=4
+fi
+run_common_stages                        # (with --synth true: stages 4-5 of $final)

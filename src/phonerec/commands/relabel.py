@@ -31,14 +31,22 @@ def main(argv=None) -> int:
                         f"alignment (default {REFINE_ITERATIONS}; 0: the model's alignment as it is)")
     p.add_argument("--reference", help="a manifest with the train utterances' true phone times: measure the labels "
                                        "of each step against it (never used for the labels)")
+    p.add_argument("--keep-times", action="store_true",
+                   help="the train rows have exact phone times (synthesized speech): keep them all, only put TIMIT's "
+                        "stop closures into rows that have none, where the model's frame head hears them "
+                        "(experiment.closures); no realignment")
     p.add_argument("--device", help="cuda or cpu (default: cuda if available)")
     a = p.parse_args(argv)
     setup_logging(Path(a.exp) / "log" / "relabel.log")
     try:
-        info = relabel(a.exp, a.data, a.out, a.device, a.refine_iterations, a.reference)
-    except (CheckpointError, ManifestError, FeatureError, ConfigError, OSError) as e:
+        info = relabel(a.exp, a.data, a.out, a.device, a.refine_iterations, a.reference, a.keep_times)
+    except (CheckpointError, ManifestError, FeatureError, ConfigError, OSError, ValueError) as e:
         log.error("%s", e)
         return 1
+    if a.keep_times:
+        print(f"train: {info['utterances']} utterances, their times kept; {info['closures_put_in']} closures put into "
+              f"{info['with_closures_put_in']} of them -> {Path(a.out) / 'manifests' / 'train.json'}")
+        return 0
     print(f"train: {info['utterances']} utterances aligned ({info['method']}, {len(info['flat_start'])} flat starts) "
           f"-> {Path(a.out) / 'manifests' / 'train.json'}")
     for row in info["label_accuracy"]:

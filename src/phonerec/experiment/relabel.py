@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 
 from phonerec.corpora.manifest import read_manifest, write_manifest
+from phonerec.experiment import closures
 from phonerec.data import frame_labels, split_speed
 from phonerec.decoding.timing import CTC_METHOD, FRAME_METHOD, frame_head_segments, place_phones
 from phonerec.evaluation.boundaries import boundary_metric, forced_row_errors
@@ -235,13 +236,18 @@ def label_accuracy(rows: dict, reference: dict, n_phones: int) -> dict:
     return boundary_metric(errors)
 
 
-def relabel(exp_dir, data_dir, out_dir, device=None, refine_iterations: int = 0, reference=None) -> dict:
+def relabel(exp_dir, data_dir, out_dir, device=None, refine_iterations: int = 0, reference=None,
+            keep_times: bool = False) -> dict:
     """Write `out_dir/manifests/` (train aligned by the model and refined, the other splits and counts.json
     copied) and `out_dir/fbank` (a link to data_dir/fbank); returns the info also written to aligned.json.
-    `reference`: a manifest file with the train utterances' true times, to measure the labels."""
+    `reference`: a manifest file with the train utterances' true times, to measure the labels.
+    `keep_times`: the train rows keep their given times, only missing closures are put in (closures)."""
     data_dir, out_dir = Path(data_dir).resolve(), Path(out_dir)
     ref = read_manifest(reference, check_files=False) if reference else None
-    rows, info = align_manifest(exp_dir, data_dir, "train", device, refine_iterations, ref)
+    if keep_times:
+        rows, info = closures.keep_times(exp_dir, data_dir, "train", device)
+    else:
+        rows, info = align_manifest(exp_dir, data_dir, "train", device, refine_iterations, ref)
     (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
     write_manifest(out_dir / "manifests" / "train.json", rows)
     for src in (data_dir / "manifests").glob("*.json"):
