@@ -79,6 +79,26 @@ def export_untrained(model, extra: dict, exp_dir: Path) -> Path:
     return export_model(trainer, exp_dir, extra)
 
 
+def export_tiny_frame_head(exp_dir: Path, cmvn: dict | None = None) -> Path:
+    """exp_dir/model.pt of an untrained 48-phone CRDNN with a frame head (seed 0): the bundled model's kind of
+    network, for paths whose placement the test does not judge. `cmvn`: zero mean, unit std by default."""
+    import torch
+
+    from phonerec.config import ExperimentConfig, ModelConfig, to_dict
+    from phonerec.models import build_model
+    from phonerec.phones import PhoneTokenizer
+
+    cfg = ExperimentConfig()
+    cfg.model = ModelConfig.from_dict({"name": "crdnn", "crdnn": {"cnn_channels": [4, 4], "lstm_hidden": 8,
+                                                                  "lstm_layers": 1, "proj_dim": 8}})
+    cfg.train.frame_weight = 0.5
+    tok = PhoneTokenizer.for_set(48)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.features.n_mels, len(tok), frame_head=True)
+    cmvn = cmvn or {"mean": [0.0] * cfg.features.n_mels, "std": [1.0] * cfg.features.n_mels}
+    return export_untrained(model, {"config": to_dict(cfg), "phones": tok.phones, "cmvn": cmvn}, exp_dir)
+
+
 # A small CNN that learns phones on the session corpus in seconds (see test_learning.py for its figures).
 LEARNING_MODEL = ["model.name=cnn", "model.cnn.cnn_channels=[96,96]", "model.cnn.cnn_blocks=3",
                   "model.cnn.time_strides=[2,1]", "model.cnn.dropout=0.0"]

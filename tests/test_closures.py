@@ -5,8 +5,6 @@ import json
 import shutil
 
 import numpy as np
-import pytest
-import torch
 
 from phonerec.commands import features as features_command
 from phonerec.commands import relabel as relabel_command
@@ -59,11 +57,7 @@ def test_relabel_keep_times_puts_closures_in_and_keeps_every_given_time(trained_
     """A frame-head model (untrained: where it cuts is the unit test's business) on the session corpus with its
     closures taken out of the train rows: every given end is kept, each stop long enough gets its closure
     strictly inside its segment, rows that have closures are not touched, dev/test are copied."""
-    from conftest import export_untrained
-
-    from phonerec.config import ExperimentConfig, ModelConfig, to_dict
-    from phonerec.models import build_model
-    from phonerec.phones import PhoneTokenizer
+    from conftest import export_tiny_frame_head
 
     data, ctc_exp = trained_model
     work = tmp_path / "data"
@@ -73,15 +67,7 @@ def test_relabel_keep_times_puts_closures_in_and_keeps_every_given_time(trained_
     rows = {u: (_without_closures(r) if k % 2 == 0 else r) for k, (u, r) in enumerate(truth.items())}
     (work / "manifests" / "train.json").write_text(json.dumps(rows))
 
-    cfg = ExperimentConfig()
-    cfg.model = ModelConfig.from_dict({"name": "crdnn", "crdnn": {"cnn_channels": [4, 4], "lstm_hidden": 8,
-                                                                  "lstm_layers": 1, "proj_dim": 8}})
-    cfg.train.frame_weight = 0.5
-    tok = PhoneTokenizer.for_set(48)
-    torch.manual_seed(0)
-    model = build_model(cfg.model, cfg.features.n_mels, len(tok), frame_head=True)
-    cmvn = json.loads((data / "fbank" / "cmvn.json").read_text())
-    export_untrained(model, {"config": to_dict(cfg), "phones": tok.phones, "cmvn": cmvn}, tmp_path / "head")
+    export_tiny_frame_head(tmp_path / "head", json.loads((data / "fbank" / "cmvn.json").read_text()))
 
     out = tmp_path / "closed"
     assert relabel_command.main(["--exp", str(tmp_path / "head"), "--data", str(work), "--out", str(out),

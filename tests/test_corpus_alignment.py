@@ -108,21 +108,9 @@ def test_a_frame_head_model_refines_words_with_optional_pauses(tmp_path):
     a pause is either skipped or >= 100 ms, no segment is empty, and the stops come without their closures."""
     import numpy as np
     import torch
-    from conftest import export_untrained
+    from conftest import export_tiny_frame_head
 
-    from phonerec.config import ExperimentConfig, ModelConfig, to_dict
-    from phonerec.models import build_model
-    from phonerec.phones import PhoneTokenizer
-
-    cfg = ExperimentConfig()
-    cfg.model = ModelConfig.from_dict({"name": "crdnn", "crdnn": {"cnn_channels": [4, 4], "lstm_hidden": 8,
-                                                                  "lstm_layers": 1, "proj_dim": 8}})
-    cfg.train.frame_weight = 0.5
-    tok = PhoneTokenizer.for_set(48)
-    torch.manual_seed(0)
-    model = build_model(cfg.model, cfg.features.n_mels, len(tok), frame_head=True)
-    cmvn = {"mean": [0.0] * cfg.features.n_mels, "std": [1.0] * cfg.features.n_mels}
-    export_untrained(model, {"config": to_dict(cfg), "phones": tok.phones, "cmvn": cmvn}, tmp_path)
+    export_tiny_frame_head(tmp_path)
     rec = Recognizer.load(tmp_path, device="cpu")
     rng = np.random.default_rng(0)
     waves = [rng.normal(0, 0.1, 16000 * 3).astype("float32") for _ in range(4)]
