@@ -25,6 +25,7 @@ from pathlib import Path
 
 from phonerec.fileio import torch_save, write_json
 from phonerec.inference.bundled import BUNDLED_DIR, CARD_NAME, MODEL_NAME, sha256_of
+from phonerec.records import digest
 from phonerec.training import checkpoint
 
 CORPORA = {  # what the card says of each source corpus
@@ -90,8 +91,11 @@ def main(argv=None) -> int:
     manifests = {s: json.loads((data / "manifests" / f"{s}.json").read_text()) for s in ("train", "dev")}
     sources = json.loads((data / "manifests" / "sources.json").read_text())
     hours = {s: round(sum(r["duration"] for r in rows.values()) / 3600, 2) for s, rows in manifests.items()}
-    synth_rows = data / "synth" / "manifests" / "train.json"  # the recipe's exact-times round (--synth true)
-    synth = json.loads(synth_rows.read_text()) if synth_rows.is_file() else None
+    # the recipe's exact-times round (--synth true): on the card only when the model trained on data/exact
+    synth_rows, exact = data / "synth" / "manifests" / "train.json", data / "exact" / "manifests" / "train.json"
+    trained = ((state.get("trained_on") or {}).get("train") or {}).get("digest")
+    synth = (json.loads(synth_rows.read_text()) if synth_rows.is_file() and exact.is_file() and digest(exact) == trained
+             else None)
     figures = {}
     for spec in a.figures:
         name, _, path = spec.partition("=")
@@ -123,7 +127,8 @@ def main(argv=None) -> int:
             f"{sum(r['duration'] for r in synth.values()) / 3600:.2f} h, with them (the exact-times round)" if synth else ""),
         "data": [{**CORPORA[n], "splits used for training": [x for x in sources["plan"]["train"] if x.startswith(n)]}
                  for n in ("so762", "libri")] + ([{**SYNTH, "splits used for training": ["synth:train"]}] if synth else []),
-        "licence": "the weights are derived from CC BY 4.0 corpora: credit them as in 'data'",
+        "licence": "the weights are derived from CC BY 4.0 corpora" + (" and speech synthesized with free software "
+                   "and voices" if synth else "") + ": credit them as in 'data'",
         "config": state["config"],
         "source": state.get("source"),
         "decoding": {**decoding.get("decode", {}), "tuned_on": decoding.get("tuned_on")},

@@ -76,10 +76,18 @@ def test_bundling_stores_half_precision_weights_that_decode_as_the_trained_model
     assert [half.transcribe(w).phones for w in wavs] == [full.transcribe(w).phones for w in wavs]
     assert [d["corpus"] for d in card["data"]][2:] == [] and "synthesized" not in card["trained_on"]
     # the English recipe's exact-times round: its synthesized corpus (data/synth) is on the card with its licences
+    # when the model trained on data/exact (the real labels + it), and not when the folder is only lying there
     (tmp_path / "data" / "synth" / "manifests").mkdir(parents=True)
     (tmp_path / "data" / "synth" / "manifests" / "train.json").write_text(json.dumps(
         {"mkal0_c0001": {"duration": 1800.0}, "fslt0_c0002": {"duration": 1800.0}}))
+    (tmp_path / "data" / "exact" / "manifests").mkdir(parents=True)
+    (tmp_path / "data" / "exact" / "manifests" / "train.json").write_text("{}")  # not what the model trained on
     assert bundle_model.main(["--exp", str(exp), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
     card = json.loads((out / bundled.CARD_NAME).read_text())
+    assert len(card["data"]) == 2 and "synthesized" not in card["trained_on"] + card["name"] + card["licence"]
+    shutil.copyfile(data / "manifests" / "train.json", tmp_path / "data" / "exact" / "manifests" / "train.json")
+    assert bundle_model.main(["--exp", str(exp), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    card = json.loads((out / bundled.CARD_NAME).read_text())
+    assert "synthesized" in card["licence"]
     assert card["data"][-1]["corpus"].startswith("synthesized") and card["data"][-1]["licence"]
     assert "then 2 synthesized utterances, 1.00 h" in card["trained_on"] and "synthesized" in card["name"]

@@ -92,12 +92,20 @@ def test_relabel_keep_times_puts_closures_in_and_keeps_every_given_time(trained_
         assert put_in  # the session corpus has stops in every sentence
     info = json.loads((out / "manifests" / "aligned.json").read_text())
     assert info["method"] == "closures_only" and info["closures_put_in"] == put_in
+    assert info["with_closures_put_in"] == sum(closed[u] != rows[u] for u in rows) > 0 and info["not_in_cache"] == []
     assert (out / "manifests" / "dev.json").read_text() == (data / "manifests" / "dev.json").read_text()
 
     # a model without a frame head cannot: one line, exit 1, nothing written
     assert relabel_command.main(["--exp", str(ctc_exp), "--data", str(work), "--out", str(tmp_path / "no"),
                                  "--keep-times", "--device", "cpu"]) == 1
     assert "has no frame head" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    # a row whose ends do not match its phones is named, not cut short
+    first = next(iter(rows))
+    bad = {**rows, first: {**rows[first], "ground_truth_phn_ends": rows[first]["ground_truth_phn_ends"].rsplit(" ", 1)[0]}}
+    (work / "manifests" / "train.json").write_text(json.dumps(bad))
+    assert relabel_command.main(["--exp", str(tmp_path / "head"), "--data", str(work), "--out", str(tmp_path / "no"),
+                                 "--keep-times", "--device", "cpu"]) == 1
+    assert f"train row {first}" in capsys.readouterr().err and not (tmp_path / "no").exists()
     # rows without times cannot keep them
     rows_untimed = {u: {k: v for k, v in r.items() if k != "ground_truth_phn_ends"} for u, r in rows.items()}
     (work / "manifests" / "train.json").write_text(json.dumps(rows_untimed))

@@ -33,6 +33,10 @@ recipe_option() {  # this recipe's own options (parse_options)
 }
 parse_options "$@"
 resolve_common_options conf/crdnn_cpu.yaml
+case "$synth" in true|false) ;; *) echo "run.sh: --synth must be true or false, got '$synth'" >&2; exit 1 ;; esac
+if [ "$synth" = true ] && [ "$align_rounds" -lt 1 ]; then
+  echo "run.sh: --synth true continues the last alignment round's model: --align-rounds must be >= 1" >&2; exit 1
+fi
 if { [ -z "$so762" ] || [ -z "$libri" ]; } && [ $stage -le 1 ]; then
   echo "run.sh: --speechocean762 DIR and --librispeech DIR are required (OpenSLR 101 and 12, unpacked)" >&2; exit 1
 fi
@@ -57,7 +61,8 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   if [ "$synth" = true ]; then  # ~1 h of synthesized speech read from the transcripts of LibriSpeech's training speakers
     held_out=$($python -c 'import json, sys; print(" ".join(sorted({r["spk_id"] for r in json.load(open(sys.argv[1])).values()})))' \
                "$data/libri/manifests/dev.json")
-    synthesizers="$(festival --version 2>&1 | head -1); flite $(dpkg-query -W -f '${Version}' libflite1 2>/dev/null || echo '?')"
+    command -v festival >/dev/null || { echo "run.sh: --synth true needs Debian's festival festvox-kallpc16k festvox-us-slt-hts flite1-dev gcc (or --synth false)" >&2; exit 1; }
+    synthesizers="$(festival --version 2>&1 | head -1); $(dpkg-query -W -f '${Package} ${Version}; ' festvox-kallpc16k festvox-us-slt-hts libflite1 2>/dev/null || echo 'packages ?')"
     args=("$data/synth/.stage.json" --input "corpus=$libri" --input "synthesize.py=local/synthesize.py"
           --input "flite_seg.c=local/flite_seg.c" --setting "held_out=$held_out" --setting "synthesizers=$synthesizers"
           --output "$data/synth/manifests/train.json")
@@ -101,7 +106,7 @@ exact_times_round() {
     record_done "${args[@]}"
   fi
   local plan=(train=real:train,synth:train dev=real:dev test=real:test)
-  args=("$ex/.stage.json" --setting "plan=${plan[*]}" --input "cmvn=$data/fbank/cmvn.json"
+  args=("$ex/.stage.json" --config "$config" --settings-of features --setting "plan=${plan[*]}" --input "cmvn=$data/fbank/cmvn.json"
         --input "synth labels=$data/synth_closures/manifests/train.json" --output "$ex/fbank/test.json")
   for split in train dev test; do args+=(--input "real $split labels=$data/aligned$align_rounds/manifests/$split.json"); done
   if current "${args[@]}"; then log "stage 3: $ex is up to date, skipped"; else

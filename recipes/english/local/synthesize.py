@@ -114,7 +114,10 @@ def phone_segments(seg_file: Path, n: int, sample_rate: int) -> list[tuple[int, 
             name = name.lower()
             if name not in SILENCES and name not in PHONES_61:
                 raise SynthesisError(f"{seg_file}: phone {name!r} is not a TIMIT symbol")
-            raw.append((min(int(round(float(end) * RATE)), n), "sil" if name in SILENCES else name))
+            end = int(round(float(end) * sample_rate))
+            if end > n + sample_rate // 50:
+                raise SynthesisError(f"{seg_file}: phone {name!r} ends at sample {end}, past the wave's {n} samples")
+            raw.append((min(end, n), "sil" if name in SILENCES else name))
     segs: list[list] = []
     for k, (end, name) in enumerate(raw):
         start = segs[-1][1] if segs else 0
@@ -151,6 +154,8 @@ def synthesize(texts: list[str], out: Path, per_voice: int, max_seconds: float) 
             folder.mkdir(parents=True)
             kept = 0
             for uid, text in items:
+                if not (raw / f"{uid}.wav").is_file() or not (raw / f"{uid}.seg").is_file():
+                    raise SynthesisError(f"{engine} voice {voice} wrote no {uid}.wav/.seg (is its package installed?)")
                 x, sr = sf.read(str(raw / f"{uid}.wav"), dtype="float32", always_2d=True)
                 if kept == per_voice or len(x) > max_seconds * sr:
                     continue
@@ -194,7 +199,7 @@ def main(argv=None) -> int:
         return 1
     try:
         info = synthesize(sentences(a.librispeech, set(a.exclude_speakers), a.seed), a.out, a.per_voice, a.max_seconds)
-    except (SynthesisError, OSError, ValueError) as e:
+    except (SynthesisError, OSError, ValueError, sf.LibsndfileError) as e:
         print(f"synthesize.py: {e}", file=sys.stderr)
         return 1
     print(f"{a.out}: {info['utterances']} utterances, {info['hours']:.2f} h")

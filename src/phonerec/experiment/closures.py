@@ -58,6 +58,11 @@ def keep_times(exp_dir, data_dir, split: str = "train", device=None) -> tuple[di
     if missing:
         raise ValueError(f"{data_dir}: {len(missing)} {split} rows have no phone times (e.g. {missing[0]}): "
                          "--keep-times needs them all")
+    for utt, row in manifest.items():
+        ends = [int(e) for e in row["ground_truth_phn_ends"].split()]
+        if len(ends) != len(row["phn"].split()) or any(b <= a for a, b in zip([0] + ends, ends)):
+            raise ValueError(f"{data_dir}: {split} row {utt}: {len(ends)} phone ends for {len(row['phn'].split())} "
+                             "phones, or ends that do not increase")
     todo = {u for u, r in manifest.items() if not CLOSURES & set(r["phn"].split())}
     dataset = load_split(data_dir, split, cfg, tokenizer, cmvn)
     dataset.drop([split_speed(u)[1] == 1.0 and u in todo for u in dataset.utt_ids])  # originals to fix only
@@ -66,17 +71,21 @@ def keep_times(exp_dir, data_dir, split: str = "train", device=None) -> tuple[di
     def class_of(phone: str) -> int:
         return tokenizer.encode(fold([phone], cfg.data.train_phones))[0]
 
-    rows, stops = dict(manifest), 0
+    rows, stops, changed, seen = dict(manifest), 0, 0, set()
     for batch in batch_posteriors(model, dataset, cfg.data.valid_max_frames, device, True):
         for utt, _, frame_lp in batch:
             row = manifest[utt]
             phones, ends = split_stops(row["phn"].split(), [int(e) for e in row["ground_truth_phn_ends"].split()],
                                        frame_lp, class_of, hop)
+            seen.add(utt)
             stops += len(phones) - len(row["phn"].split())
+            changed += len(phones) > len(row["phn"].split())
             rows[utt] = {**row, "phn": " ".join(phones), "ground_truth_phn_ends": " ".join(map(str, ends))}
+    for utt in sorted(todo - seen):
+        log.warning("%s: not in the feature cache: kept without closures", utt)
     info = {"aligned_by": str(Path(exp_dir).resolve()), "method": "closures_only", "split": split,
-            "utterances": len(rows), "with_closures_put_in": len(todo), "closures_put_in": stops, "flat_start": [],
-            "label_accuracy": []}
-    log.info("%s: closures put into %d of %d utterances (%d stops), every given time kept", split, len(todo),
+            "utterances": len(rows), "with_closures_put_in": changed, "closures_put_in": stops,
+            "not_in_cache": sorted(todo - seen), "flat_start": [], "label_accuracy": []}
+    log.info("%s: closures put into %d of %d utterances (%d stops), every given time kept", split, changed,
              len(rows), stops)
     return rows, info
