@@ -125,3 +125,5 @@ def test_features_cmvn_copies_the_given_statistics(trained_model, tmp_path):
     assert features_command.main(["--data", str(work), "--splits", "train"]) == 0  # without: from the frames
     assert json.loads((work / "fbank" / "cmvn.json").read_text()) == json.loads((data / "fbank" / "cmvn.json").read_text())
     assert features_command.main(["--data", str(work), "--splits", "train", "--cmvn", str(tmp_path / "none.json")]) == 1
+    assert features_command.main(["--data", str(work), "--splits", "dev", "--cmvn", str(given)]) == 1  # nowhere to go
+    assert json.loads((work / "fbank" / "cmvn.json").read_text()) == json.loads((data / "fbank" / "cmvn.json").read_text())

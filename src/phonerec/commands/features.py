@@ -33,6 +33,9 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(a.config, a.set).features
         given_cmvn = load_cmvn(a.cmvn) if a.cmvn else None
+        if a.cmvn and "train" not in a.splits:
+            raise ConfigError(f"--cmvn {a.cmvn}: the statistics are written with the train split's features; "
+                              f"--splits {' '.join(a.splits)} has no train")
         manifests = {}
         errors = []
         for split in a.splits:  # validate every manifest first and report all bad entries
