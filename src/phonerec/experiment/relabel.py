@@ -26,10 +26,10 @@ import shutil
 from pathlib import Path
 
 from phonerec.corpora.manifest import read_manifest, write_manifest
-from phonerec.experiment import closures
 from phonerec.data import frame_labels, split_speed
 from phonerec.decoding.timing import CTC_METHOD, FRAME_METHOD, frame_head_segments, place_phones
 from phonerec.evaluation.boundaries import boundary_metric, forced_row_errors
+from phonerec.experiment import closures
 from phonerec.experiment.decode import batch_posteriors
 from phonerec.experiment.viterbi_training import LABEL_DTYPE, viterbi_training
 from phonerec.experiment.train import load_split
