@@ -9,13 +9,13 @@ import soundfile as sf
 from phonerec.corpora.manifest import manifest_problems
 from phonerec.corpora.speechocean762 import (
     CMU_PHONES,
-    STOP_CLOSURES,
     CorpusError,
     find_root,
     pick_dev_speakers,
     prepare,
     to_timit_phone,
 )
+from phonerec.corpora.synthetic import CLOSURE_OF
 from phonerec.phones import PHONES_61
 
 # Train: three speakers in each stratum (child/adult x f/m); 15 is a child, 16 an adult (the threshold).
@@ -104,9 +104,9 @@ def test_cmu_phones_map_to_timit():
     got = [to_timit_phone(p) for p in ("AO0_I", "HH_B", "ZH", "EY2_S", "AX0_B", "K_X")]
     assert got == ["ao", "hh", "zh", "ey", None, None]  # AX is TIMIT but not CMU; _X is no mark
     # every stop and affricate has TIMIT's closure before it (a model then learns the closures TIMIT aligns)
-    assert set(STOP_CLOSURES) == {"p", "t", "k", "b", "d", "g", "ch", "jh"} and set(STOP_CLOSURES.values()) == {
+    assert set(CLOSURE_OF) == {"p", "t", "k", "b", "d", "g", "ch", "jh"} and set(CLOSURE_OF.values()) == {
         "pcl", "tcl", "kcl", "bcl", "dcl", "gcl"}
-    assert STOP_CLOSURES["ch"] == "tcl" and STOP_CLOSURES["jh"] == "dcl" and STOP_CLOSURES["b"] == "bcl"
+    assert CLOSURE_OF["ch"] == "tcl" and CLOSURE_OF["jh"] == "dcl" and CLOSURE_OF["b"] == "bcl"
 
 
 def test_dev_rule_strata():

@@ -18,7 +18,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from phonerec.corpora.synthetic import AFFRICATE_CLOSURES, STOP_CLOSURES, sentence_words
+from phonerec.corpora.synthetic import CLOSURE_OF, sentence_words
 
 # ARPAbet (stress digits stripped, lower-cased) -> TIMIT 61-phone symbol; ah0 / er0 checked first.
 ARPABET = {"ah0": "ax", "er0": "axr", **{p: p for p in (
@@ -34,7 +34,7 @@ def with_closures(phones: list[str]) -> list[str]:
     """TIMIT's stop convention: each stop release or affricate is preceded by its closure."""
     out = []
     for p in phones:
-        closure = STOP_CLOSURES.get(p) or AFFRICATE_CLOSURES.get(p)
+        closure = CLOSURE_OF.get(p)
         out += [closure, p] if closure else [p]
     return out
 

@@ -16,7 +16,7 @@ randomness, so every run and every machine gets the same dev set).
 
 Phones: `K_B AO0_I L_E` (CMU ARPAbet, stress digit, word-position mark) -> `kcl k ao l`: the 39 CMU
 phones are all TIMIT symbols, and each stop and affricate gets the closure TIMIT transcribes before
-its release (`b` -> `bcl b`, `t` -> `tcl t`, `ch` -> `tcl ch`, `jh` -> `dcl jh`; `STOP_CLOSURES`), so
+its release (`b` -> `bcl b`, `t` -> `tcl t`, `ch` -> `tcl ch`, `jh` -> `dcl jh`; `corpora.synthetic.CLOSURE_OF`), so
 a model trained here has learned the closure a TIMIT phone sequence asks it to align. (The stress
 digits are not used: the corpus marks most vowels 0, stressed or not: `W IY0` for "we".) Each
 utterance's words are joined in word order and framed by h#, as TIMIT's .PHN files are; the row's
@@ -30,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from phonerec.corpora.problems import CorpusError, Report, audio_frames, refuse_or_skip
+from phonerec.corpora.synthetic import CLOSURE_OF
 from phonerec.features.audio import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 CMU_PHONES = frozenset(
     "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH".split()
 )
-# TIMIT labels the silent (voiceless) or voiced closure of every stop and affricate as a phone of its own
-STOP_CLOSURES = {"p": "pcl", "t": "tcl", "k": "kcl", "b": "bcl", "d": "dcl", "g": "gcl", "ch": "tcl", "jh": "dcl"}
 CHILD_AGE = 16  # spk2age below this is a child (the corpus has children 6-15 and adults 19-43)
 DEV_FRACTION = 0.1
 SPLIT_FILES = ("text", "wav.scp", "utt2spk", "spk2age", "spk2gender")
@@ -186,7 +185,7 @@ def _scan_split(root: Path, name: str, text_phone: dict, tp_problems: dict) -> d
                 if phone is None:
                     issues.append(f"{where}: unknown phone {symbol!r} in word {i} {word!r} of utterance {utt}")
                 else:
-                    phones += [STOP_CLOSURES[phone], phone] if phone in STOP_CLOSURES else [phone]
+                    phones += [CLOSURE_OF[phone], phone] if phone in CLOSURE_OF else [phone]
         extra = sorted(set(text_phone.get(utt, {})) - set(range(len(words))))
         if utt in text and extra:
             issues.append(f"{tp_file}: utterance {utt} has phones for word(s) {extra}, {folder}/text has {len(words)}")

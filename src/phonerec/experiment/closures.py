@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from phonerec.corpora.manifest import read_manifest
-from phonerec.corpora.synthetic import AFFRICATE_CLOSURES, STOP_CLOSURES
+from phonerec.corpora.synthetic import CLOSURE_OF
 from phonerec.data import split_speed
 from phonerec.experiment.decode import batch_posteriors
 from phonerec.experiment.train import load_split
@@ -21,7 +21,6 @@ from phonerec.phones import fold
 
 log = logging.getLogger(__name__)
 
-CLOSURE_OF = {**STOP_CLOSURES, **AFFRICATE_CLOSURES}  # TIMIT's, as lexicon.with_closures puts them back
 CLOSURES = frozenset(CLOSURE_OF.values())
 
 

@@ -19,6 +19,7 @@ or the number of worker processes.
 
 from phonerec.corpora.synthetic.text import (
     AFFRICATE_CLOSURES,
+    CLOSURE_OF,
     CORE_TEST_SPEAKERS,
     DEV_SPEAKERS,
     LEXICON,
@@ -36,7 +37,7 @@ from phonerec.corpora.synthetic.text import (
 from phonerec.corpora.synthetic.voice import SynthUtterance, synthesize_utterance
 from phonerec.corpora.synthetic.writer import generate_corpus, read_sphere_header, write_speaker, write_sphere
 
-__all__ = ["AFFRICATE_CLOSURES", "CORE_TEST_SPEAKERS", "DEV_SPEAKERS", "LEXICON", "PHONES_61", "SA_TEXTS",
+__all__ = ["AFFRICATE_CLOSURES", "CLOSURE_OF", "CORE_TEST_SPEAKERS", "DEV_SPEAKERS", "LEXICON", "PHONES_61", "SA_TEXTS",
            "SAMPLE_RATE", "STOP_CLOSURES", "Speaker", "SynthUtterance", "Utterance", "generate_corpus", "plan_corpus",
            "pronounce", "read_sphere_header", "sentence_words", "synthesize_utterance", "utterance_phones",
            "write_speaker", "write_sphere"]

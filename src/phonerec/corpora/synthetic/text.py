@@ -111,9 +111,11 @@ def sentence_words(text: str) -> list[str]:
 # Pronunciation: words -> 61-phone sequence with TIMIT labelling conventions
 # ---------------------------------------------------------------------------------
 
-# Closure of each stop release and affricate, as in TIMIT's labels (also used by lexicon.with_closures).
+# Closure of each stop release and affricate, as in TIMIT's labels: the one map of the package (lexicon,
+# speechocean762 and experiment.closures read CLOSURE_OF).
 STOP_CLOSURES = {"b": "bcl", "d": "dcl", "g": "gcl", "p": "pcl", "t": "tcl", "k": "kcl"}
 AFFRICATE_CLOSURES = {"ch": "tcl", "jh": "dcl"}
+CLOSURE_OF = {**STOP_CLOSURES, **AFFRICATE_CLOSURES}  # the closure before each stop and affricate
 VOWELS = set("iy ih eh ey ae aa aw ay ah ao oy ow uh uw ux er ax ix axr ax-h".split())
 VOCALIC = VOWELS | {"el", "em", "en", "eng"}
 _UNSTRESSED = {"ax", "ix", "axr", "el", "en", "em", "iy", "er", "ow"}
