@@ -96,6 +96,9 @@ def main(argv=None) -> int:
     trained = ((state.get("trained_on") or {}).get("train") or {}).get("digest")
     synth = (json.loads(synth_rows.read_text()) if synth_rows.is_file() and exact.is_file() and digest(exact) == trained
              else None)
+    exact_sources = exact.parent / "sources.json"
+    real_untimed = synth is not None and exact_sources.is_file() and json.loads(exact_sources.read_text()).get(
+        "real", {}).get("phone_times") == "dropped"
     figures = {}
     for spec in a.figures:
         name, _, path = spec.partition("=")
@@ -124,7 +127,9 @@ def main(argv=None) -> int:
             f"{n} {' + '.join(x.split(':')[1] for x in sources['plan']['train'] if x.startswith(n + ':'))}"
             for n in ("so762", "libri")) + f"; dev {len(manifests['dev'])} utterances, {hours['dev']} h" + (
             f"; then {len(synth)} synthesized utterances, "
-            f"{sum(r['duration'] for r in synth.values()) / 3600:.2f} h, with them (the exact-times round)" if synth else ""),
+            f"{sum(r['duration'] for r in synth.values()) / 3600:.2f} h, with them (the exact-times round" + (
+                ": the frame head learns from their exact times alone, CTC from all" if real_untimed else "") + ")"
+            if synth else ""),
         "data": [{**CORPORA[n], "splits used for training": [x for x in sources["plan"]["train"] if x.startswith(n)]}
                  for n in ("so762", "libri")] + ([{**SYNTH, "splits used for training": ["synth:train"]}] if synth else []),
         "licence": "the weights are derived from CC BY 4.0 corpora" + (" and speech synthesized with free software "

@@ -91,3 +91,9 @@ def test_bundling_stores_half_precision_weights_that_decode_as_the_trained_model
     assert "synthesized" in card["licence"]
     assert card["data"][-1]["corpus"].startswith("synthesized") and card["data"][-1]["licence"]
     assert "then 2 synthesized utterances, 1.00 h" in card["trained_on"] and "synthesized" in card["name"]
+    assert "frame head learns from their exact times alone" not in card["trained_on"]
+    # the real speech's times dropped in data/exact (prepare --drop-times real): the card says what taught the head
+    (tmp_path / "data" / "exact" / "manifests" / "sources.json").write_text(json.dumps({"real": {"phone_times": "dropped"}}))
+    assert bundle_model.main(["--exp", str(exp), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    assert "(the exact-times round: the frame head learns from their exact times alone, CTC from all)" in json.loads(
+        (out / bundled.CARD_NAME).read_text())["trained_on"]

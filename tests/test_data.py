@@ -110,6 +110,26 @@ def test_drop_and_a_split_without_times(tmp_path):
     assert no_times.frame_targets is None and len(no_times[0]) == 3
 
 
+def test_a_split_where_some_utterances_have_times(tmp_path):
+    """Rows without times (real speech beside synthesized speech with exact times) give frame labels that are
+    all -100, ignored by the loss; the rows with times keep theirs (speed copies included). Catches a split
+    that drops the frame head when one row lacks times, or one that labels such a row's frames."""
+    ds, *_ = _disk_dataset(tmp_path)
+    ds.rows = [ROW if u.startswith("c") else {**ROW, "ground_truth_phn_ends": ""} for u in ds.utt_ids]
+    lengths = dict(zip(ds.utt_ids, ds.lengths))
+    for i, utt in enumerate(ds.utt_ids):
+        frames = ds.frame_targets[i]
+        if utt.startswith("c"):
+            speed = 1.1 if utt == "c-sp1.1" else 1.0
+            assert torch.equal(frames, frame_labels(ROW, lengths[utt], 160, TOK, 48, speed)), utt
+        else:
+            assert frames.shape == (lengths[utt],) and torch.all(frames == -100), utt
+    rows = {"a": {**ROW, "ground_truth_phn_ends": ""}, "b": ROW, "c": {**ROW, "ground_truth_phn_ends": ""}}
+    mixed = PhoneDataset(ds.cache, rows, TOK, 48, ds.cmvn)
+    assert mixed.n_timed == 1 and mixed.frame_targets is not None  # b alone (a and c, with their speed copies, have none)
+    assert torch.all(mixed[0][3] == -100) and not torch.all(mixed[2][3] == -100)
+
+
 def test_loader_workers_give_the_batches_of_the_main_process(tmp_path):
     """Each worker opens the frames file itself (the main process has it open already)."""
     ds, *_ = _disk_dataset(tmp_path)

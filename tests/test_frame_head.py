@@ -106,6 +106,35 @@ def test_ctc_step_adds_the_weighted_frame_loss_only_when_asked():
     assert model.frame_head.linear.weight.grad.abs().sum() > 0
 
 
+def test_ctc_step_learns_frames_only_from_utterances_with_times():
+    """An utterance without times (frame labels all -100) adds nothing to the frame loss: the cross-entropy is
+    the mean over the timed utterance's frames alone; a batch with no timed utterance gives the CTC loss and a
+    zero gradient for the head (not nan, and the head stays in the graph, as DDP needs)."""
+    from phonerec.decoding.ctc import ctc_loss
+    from phonerec.experiment.train import ctc_step
+
+    torch.manual_seed(0)
+    model = build_model(_model_cfg("crdnn"), 6, len(TOK), frame_head=True).eval()
+    feats = torch.randn(2, 31, 6)
+    labels = frame_labels(ROW, 31, 160, TOK, 48)
+    untimed = torch.full((25,), -100, dtype=torch.long)
+    timed_item = (feats[0], torch.tensor(TOK.encode(["sil", "b", "ae", "sil"])), "a", labels)
+    untimed_item = (feats[1, :25], torch.tensor(TOK.encode(["sil", "b"])), "b", untimed)
+    batch = collate([timed_item, untimed_item])
+    lp, out_lens, flp = model(batch.feats, batch.feat_lens, frames=True)
+    ctc = ctc_loss(lp, out_lens, batch.targets, batch.target_lens)
+    ce = -flp[0, torch.arange(31), labels].mean()
+    assert torch.allclose(ctc_step(model, batch, frame_weight=0.5), ctc + 0.5 * ce, atol=1e-5)
+    only_untimed = collate([untimed_item])
+    lp, out_lens = model(only_untimed.feats, only_untimed.feat_lens)
+    loss = ctc_step(model, only_untimed, frame_weight=0.5)
+    assert torch.isfinite(loss) and torch.allclose(loss, ctc_loss(lp, out_lens, only_untimed.targets,
+                                                                  only_untimed.target_lens))
+    loss.backward()
+    grad = model.frame_head.linear.weight.grad
+    assert grad is not None and torch.all(grad == 0)
+
+
 def _brute_force(lp, ids, d):
     """Best segmentation by enumeration: every phone >= d frames."""
     t_len, n = lp.shape[0], len(ids)

@@ -94,9 +94,11 @@ class PhoneDataset(torch.utils.data.Dataset):
     """Normalised features of one split with their phone-id targets.
 
     `manifest` gives the 61-phone labels; they are folded to the tokenizer's set. A cached
-    copy `<utt>-sp0.9` (speed perturbation) takes the labels of `<utt>`. When every row carries
-    `ground_truth_phn_ends`, `frame_targets[i]` gives each utterance's frame labels (frame_labels);
-    else `frame_targets` is None (and so is Batch.frame_targets).
+    copy `<utt>-sp0.9` (speed perturbation) takes the labels of `<utt>`. When rows carry
+    `ground_truth_phn_ends`, `frame_targets[i]` gives each utterance's frame labels (frame_labels), all
+    -100 (ignored) for a row without times: real speech whose phones are known but not where they lie,
+    trained beside speech with exact times (recipes/english), teaches CTC and not the frame head. When no
+    row has times `frame_targets` is None (and so is Batch.frame_targets).
 
     Nothing per frame is held in memory: item i reads its frames from the cache (FeatureCache, on
     disk), normalises them and makes its frame labels when asked, so memory grows only with the
@@ -122,8 +124,9 @@ class PhoneDataset(torch.utils.data.Dataset):
             self.targets.append(by_base[base])
             rows.append(manifest[base])
             self.speeds.append(speed)
-        # frame labels need times that match the phones in every row (frame_labels gives None otherwise)
-        self.rows = rows if rows and all(_times_match(r) for r in rows) else None  # kept only for frame labels
+        # frame labels need times that match the phones (frame_labels gives None otherwise)
+        self.n_timed = sum(_times_match(r) for r in rows)
+        self.rows = rows if self.n_timed else None  # kept only for frame labels
         if self.rows is not None:
             self.hop = int(round(cache.config["sample_rate"] * cache.config["hop_ms"] / 1000))
             self.tokenizer, self.phone_set = tokenizer, phone_set
@@ -134,8 +137,10 @@ class PhoneDataset(torch.utils.data.Dataset):
         return None if self.rows is None else FrameTargets(self)
 
     def frame_labels(self, i: int) -> torch.Tensor:
-        """(T,) int64 phone id of each frame of item i (frame_labels; the split must have times)."""
-        return frame_labels(self.rows[i], self.lengths[i], self.hop, self.tokenizer, self.phone_set, self.speeds[i])
+        """(T,) int64 phone id of each frame of item i (frame_labels; the split must have times), all -100
+        (cross-entropy's ignore_index) when the item's row has none."""
+        labels = frame_labels(self.rows[i], self.lengths[i], self.hop, self.tokenizer, self.phone_set, self.speeds[i])
+        return torch.full((self.lengths[i],), -100, dtype=torch.long) if labels is None else labels
 
     def features(self, i: int) -> torch.Tensor:
         """(T, F) float32 normalised features of item i (features.normalize, as features.cmvn says)."""

@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("--splits", nargs="+", metavar="SPLIT=NAME:SPLIT,...",
                    help="with --combine: which source splits make train, dev and test, in order, e.g. "
                    "train=a:train,a:test dev=a:dev test=b:dev (default: the union of each)")
+    p.add_argument("--drop-times", nargs="+", metavar="NAME", default=[],
+                   help="with --combine: these sources' rows lose their phone times (their phones stay): speech "
+                   "phonerec aligned itself beside speech with exact times, whose times alone train the frame head")
     p.add_argument("--out", required=True, help="manifest folder, e.g. data/manifests")
     p.add_argument("--dev-spk", help="dev speaker list (default: TIMIT's standard 50 speakers, packaged with "
                    "phonerec; for speechocean762 its rule's 13 train speakers)")
@@ -66,15 +69,15 @@ def main(argv=None) -> int:
                             ("--test-speakers", a.test_speakers)) if v not in (None, False)]
     if given and not a.librispeech:
         p.error(f"{', '.join(given)}: only with --librispeech")
-    if a.splits and not a.combine:
-        p.error("--splits: only with --combine")
+    if (a.splits or a.drop_times) and not a.combine:
+        p.error(f"{'--splits' if a.splits else '--drop-times'}: only with --combine")
     setup_logging()
     oov, sources = {}, {}
     try:
         if a.combine:
             sources_given = combine.parse_sources(a.combine)
             plan = combine.parse_plan(a.splits, [n for n, _ in sources_given]) if a.splits else None
-            manifests, report, sources = combine.combine(sources_given, plan)
+            manifests, report, sources = combine.combine(sources_given, plan, a.drop_times)
         elif a.librispeech:
             manifests, report, oov = librispeech.prepare(
                 a.librispeech, lexicon=a.lexicon, oov=a.oov, dev_speakers=a.dev_speakers,

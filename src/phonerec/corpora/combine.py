@@ -17,6 +17,9 @@ is measured on speech it never heard elsewhere. Ids must then be distinct within
 test_<NAME> is written.
 Rows with phone times ("ground_truth_phn_ends": TIMIT) and rows without (speechocean762, LibriSpeech)
 may be mixed; the recipe's stage 3 then treats the train set as one without times (alignment rounds).
+`drop_times` (`--drop-times NAME`) removes the times of the named sources' rows and keeps their phones: real
+speech that phonerec aligned itself, trained beside speech with exact times, then teaches CTC its phones and
+leaves the frame head to the exact times (data.PhoneDataset; recipes/english's exact-times round).
 """
 from __future__ import annotations
 
@@ -87,14 +90,37 @@ def parse_plan(specs: list[str], names: list[str]) -> dict[str, list[tuple[str, 
     return plan
 
 
-def combine(sources: list[tuple[str, Path]], plan: dict[str, list[tuple[str, str]]] | None = None
-            ) -> tuple[dict[str, dict], Report, dict[str, dict]]:
-    """The union of the sources' manifests (module docstring), or the source splits `plan` names:
-    (manifests, Report, sources info)."""
+def combine(sources: list[tuple[str, Path]], plan: dict[str, list[tuple[str, str]]] | None = None,
+            drop_times=()) -> tuple[dict[str, dict], Report, dict[str, dict]]:
+    """The union of the sources' manifests (module docstring), or the source splits `plan` names, the rows of
+    the sources named in `drop_times` without their phone times: (manifests, Report, sources info)."""
     if len(sources) < 2:
         raise CorpusError("--combine needs at least two prepared data folders")
+    unknown = sorted(set(drop_times) - {n for n, _ in sources})
+    if unknown:
+        raise CorpusError(f"--drop-times {' '.join(unknown)}: not a source (the sources: "
+                          f"{', '.join(n for n, _ in sources)})")
     if plan is not None:
-        return _planned(dict(sources), plan)
+        manifests, report, info = _planned(dict(sources), plan, set(drop_times))
+    else:
+        manifests, report, info = _union(sources, set(drop_times))
+    for name in drop_times:
+        info[name]["phone_times"] = "dropped"
+    return manifests, report, info
+
+
+def _read(folder: Path, split: str, name: str, drop_times: set[str]) -> dict[str, dict]:
+    """A source's split; its rows without "ground_truth_phn_ends" when the source is in `drop_times`."""
+    try:
+        rows = read_manifest(folder / f"{split}.json", check_files=False)
+    except ManifestError as e:
+        raise CorpusError(f"source {name}: {e}") from None
+    if name in drop_times:
+        rows = {u: {k: v for k, v in row.items() if k != "ground_truth_phn_ends"} for u, row in rows.items()}
+    return rows
+
+
+def _union(sources: list[tuple[str, Path]], drop_times: set[str]):
     manifests: dict[str, dict] = {s: {} for s in SPLITS}
     origin: dict[str, str] = {}
     speakers: dict[str, set[str]] = defaultdict(set)
@@ -105,10 +131,7 @@ def combine(sources: list[tuple[str, Path]], plan: dict[str, list[tuple[str, str
         info[name] = {"manifests": str(folder.resolve())}
         own_counts = _read_counts(folder)
         for split in SPLITS:
-            try:
-                rows = read_manifest(folder / f"{split}.json", check_files=False)
-            except ManifestError as e:
-                raise CorpusError(f"source {name}: {e}") from None
+            rows = _read(folder, split, name, drop_times)
             for utt, row in rows.items():
                 if utt in origin:
                     collisions.append(f"{utt} ({origin[utt]} and {name}/{split})")
@@ -119,7 +142,7 @@ def combine(sources: list[tuple[str, Path]], plan: dict[str, list[tuple[str, str
             info[name][split] = len(rows)
             counts[split]["utterances"] += len(rows)
             counts[split]["skipped"] += own_counts.get(split, {}).get("skipped", [])
-        manifests[f"test_{name}"] = read_manifest(folder / "test.json", check_files=False)
+        manifests[f"test_{name}"] = _read(folder, "test", name, drop_times)
         counts[f"test_{name}"] = {"utterances": info[name]["test"], "expected": own_counts.get("test", {}).get(
             "expected"), "skipped": own_counts.get("test", {}).get("skipped", [])}
         log.info("%s (%s): train %d, dev %d, test %d utterances", name, folder, *(info[name][s] for s in SPLITS))
@@ -139,17 +162,14 @@ def combine(sources: list[tuple[str, Path]], plan: dict[str, list[tuple[str, str
     return manifests, Report([], counts), info
 
 
-def _planned(folders: dict[str, Path], plan: dict[str, list[tuple[str, str]]]):
+def _planned(folders: dict[str, Path], plan: dict[str, list[tuple[str, str]]], drop_times: set[str]):
     manifests: dict[str, dict] = {}
     counts: dict[str, dict] = {}
     for split, parts in plan.items():
         rows: dict[str, dict] = {}
         twice: list[str] = []
         for name, source_split in parts:
-            try:
-                part = read_manifest(folders[name] / f"{source_split}.json", check_files=False)
-            except ManifestError as e:
-                raise CorpusError(f"source {name}: {e}") from None
+            part = _read(folders[name], source_split, name, drop_times)
             twice += [u for u in part if u in rows]
             rows.update(part)
         if twice:

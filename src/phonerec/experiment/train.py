@@ -61,12 +61,15 @@ def drop_unalignable(dataset: PhoneDataset, model, split: str) -> list[str]:
 def ctc_step(model, batch, augment: SpecAugment | None = None, frame_weight: float = 0.0) -> torch.Tensor:
     """Training loss of one Batch (SpecAugment applied first when given): CTC, plus `frame_weight` x the
     frame head's cross-entropy against Batch.frame_targets (padding -100 ignored) when frame_weight > 0
-    and the batch has frame targets."""
+    and the batch has frame targets: the mean over the frames not ignored (the same bits as nll_loss's mean), and
+    for a batch whose frames are all ignored (utterances without times) a zero, not nll_loss's 0 / 0 = nan, that
+    keeps the head in the graph (DDP expects a gradient for every parameter) without a host sync."""
     feats = augment(batch.feats) if augment is not None and augment.enabled else batch.feats
     if frame_weight > 0 and batch.frame_targets is not None:
         log_probs, out_lens, frame_lp = model(feats, batch.feat_lens, frames=True)
-        frame_ce = torch.nn.functional.nll_loss(frame_lp.reshape(-1, frame_lp.shape[-1]),
-                                                batch.frame_targets.reshape(-1), ignore_index=-100)
+        targets = batch.frame_targets.reshape(-1)
+        frame_ce = torch.nn.functional.nll_loss(frame_lp.reshape(-1, frame_lp.shape[-1]), targets, ignore_index=-100,
+                                                reduction="sum") / (targets != -100).sum().clamp(min=1)
         return ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens) + frame_weight * frame_ce
     log_probs, out_lens = model(feats, batch.feat_lens)
     return ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
@@ -148,6 +151,9 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
                             "but the manifest has no phone times (ground_truth_phn_ends, written by prepare from the "
                             ".PHN files) for every utterance: prepare again, or train without the head "
                             "(--set train.frame_weight=0)")
+    if cfg.train.frame_weight > 0 and train_set.n_timed < len(train_set.rows):
+        log.info("train: %d of %d utterances have phone times: the frame head learns from those, CTC from all",
+                 train_set.n_timed, len(train_set.rows))
     torch.manual_seed(cfg.train.seed + dist_info.rank)  # same initial weights, per-rank dropout/masks
     dropped = drop_unalignable(train_set, core, "train")
     dev_refs = references(dev_set, tokenizer)
