@@ -52,21 +52,27 @@ COMMAND = ("cd recipes/english && ./run.sh --speechocean762 /path/to/speechocean
 
 
 def training_minutes(exp: Path) -> float:
-    """Wall time of stage 3 (round 0, relabelling, the head model) from the first to the last line of the
-    experiment's train logs."""
-    stamps = []
+    """Wall time of stage 3's training runs (round 0, the head model, the exact-times round): in each of the
+    experiment's train logs, from the first to the last line of the run that wrote its model.pt. A log that a
+    later run of the recipe appended to keeps the earlier runs above it; they, and the hours between, do not
+    count. (A day boundary inside one run is not handled.)"""
+    total, found = 0, False
     for log in sorted(exp.rglob("train.log")):
+        runs, after_weights = [], False  # [stamps (s), wrote its model.pt] of each run in the log
         for line in log.read_text().splitlines():
             m = re.match(r"(\d\d):(\d\d):(\d\d) ", line)
-            if m:
-                stamps.append((log, int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])))
-    if not stamps:
-        return float("nan")
-    total = 0.0
-    for log in {s[0] for s in stamps}:  # per log file (a day boundary inside one run is not handled)
-        times = [t for f, t in stamps if f == log]
-        total += max(times) - min(times)
-    return round(total / 60, 1)
+            if not m:
+                continue
+            weights = "phonerec.experiment.train: weights from " in line  # a run's first line when it starts from a model
+            if not runs or weights or ("phonerec.experiment.train: model " in line and not after_weights):
+                runs.append([[], False])
+            runs[-1][0].append(int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3]))
+            runs[-1][1] = runs[-1][1] or bool(re.search(r"wrote \S*model\.pt", line))
+            after_weights = weights
+        done = [stamps for stamps, wrote in runs if wrote]
+        if done:
+            total, found = total + max(done[-1]) - min(done[-1]), True
+    return round(total / 60, 1) if found else float("nan")
 
 
 def half_weights(weights: dict) -> dict:

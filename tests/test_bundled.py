@@ -97,3 +97,32 @@ def test_bundling_stores_half_precision_weights_that_decode_as_the_trained_model
     assert bundle_model.main(["--exp", str(exp), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
     assert "(the exact-times round: the frame head learns from their exact times alone, CTC from all)" in json.loads(
         (out / bundled.CARD_NAME).read_text())["trained_on"]
+
+
+def test_training_minutes_count_the_run_that_wrote_each_model(tmp_path):
+    """The card's training time: in each train log, the run that wrote its model.pt. Catches a log that the recipe
+    appended to a second time counting the hours between the two runs (session 5: 195.7 min for 45.6)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bundle_model
+
+    def run(start_s, minutes, init=True, wrote=True):
+        t = lambda s: f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"  # noqa: E731
+        end = start_s + minutes * 60
+        lines = [f"{t(start_s)} INFO phonerec.experiment.train: weights from /x/model.pt (best epoch 3)"] if init else []
+        lines += [f"{t(start_s)} INFO phonerec.experiment.train: model crdnn (cnn_channels [32]): 1.9 M parameters",
+                  f"{t(end - 60)} INFO phonerec.training.trainer: epoch 1  train_loss 1.0"]
+        if wrote:
+            lines += [f"{t(end)} INFO phonerec.experiment.train: wrote /x/exp/model.pt (best epoch 1)",
+                      f"{t(end)} INFO train: best dev PER 40.00 % at epoch 1"]
+        return lines
+
+    (tmp_path / "log").mkdir()
+    (tmp_path / "round0" / "log").mkdir(parents=True)
+    first, second = run(14 * 3600, 10), run(16 * 3600 + 50 * 60, 9)
+    (tmp_path / "log" / "train.log").write_text("\n".join(first + second + run(17 * 3600, 3, wrote=False)) + "\n")
+    (tmp_path / "round0" / "log" / "train.log").write_text("\n".join(run(13 * 3600, 5, init=False)) + "\n")
+    assert bundle_model.training_minutes(tmp_path) == 14.0  # 9 (the second run; the third wrote nothing) + 5
+    assert bundle_model.training_minutes(tmp_path / "nothing") != bundle_model.training_minutes(tmp_path / "nothing")  # nan
