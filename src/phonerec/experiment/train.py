@@ -149,7 +149,7 @@ def build_training(cfg: ExperimentConfig, data_dir, exp_dir, device=None) -> Tra
     if cfg.train.frame_weight > 0 and train_set.frame_targets is None:  # an untrained head would misplace every boundary
         raise TrainingError(f"{data_dir / 'manifests' / 'train.json'}: train.frame_weight is {cfg.train.frame_weight:g} "
                             "but the manifest has no phone times (ground_truth_phn_ends, written by prepare from the "
-                            ".PHN files) for every utterance: prepare again, or train without the head "
+                            ".PHN files) for any utterance: prepare again, or train without the head "
                             "(--set train.frame_weight=0)")
     if cfg.train.frame_weight > 0 and train_set.n_timed < len(train_set.rows):
         log.info("train: %d of %d utterances have phone times: the frame head learns from those, CTC from all",
