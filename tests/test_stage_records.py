@@ -159,3 +159,14 @@ def test_a_changed_round_setting_reruns_exactly_what_follows_and_touch_reruns_no
                    "--decode", "beam")
     assert ran == {"decode", "score"}, log
     assert "decode greedy -> beam" in log
+
+
+def test_the_stage_check_does_not_import_torch():
+    """run.sh calls `scripts/stage.py` before and after every stage; without --config it needs no torch, whose
+    import was a second of every call (cli.py imported DependencyError from features.dsp). Catches it coming back."""
+    script = REPO / "scripts" / "stage.py"
+    code = (f"import runpy, sys\nsys.argv = [{str(script)!r}, '--help']\n"
+            f"try:\n    runpy.run_path({str(script)!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from phonerec.features.dsp import DependencyError
+from phonerec.errors import DependencyError
 
 
 def run(main, argv=None) -> None:

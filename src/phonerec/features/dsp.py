@@ -12,11 +12,9 @@ from importlib import metadata
 
 import torch
 
+from phonerec.errors import DependencyError
+
 TESTED = {"torch": "2.11.0", "torchaudio": "2.11.0"}  # the pair requirements.lock installs
-
-
-class DependencyError(RuntimeError):
-    """A required library is missing or cannot be loaded; the message says how to fix it."""
 
 
 def _version(name: str) -> str:
