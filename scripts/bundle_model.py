@@ -103,8 +103,8 @@ def main(argv=None) -> int:
     synth = (json.loads(synth_rows.read_text()) if synth_rows.is_file() and exact.is_file() and digest(exact) == trained
              else None)
     exact_sources = exact.parent / "sources.json"
-    real_untimed = synth is not None and exact_sources.is_file() and json.loads(exact_sources.read_text()).get(
-        "real", {}).get("phone_times") == "dropped"
+    real_untimed = synth is not None and exact_sources.is_file() and any(  # prepare --combine --drop-times
+        isinstance(v, dict) and v.get("phone_times") == "dropped" for v in json.loads(exact_sources.read_text()).values())
     figures = {}
     for spec in a.figures:
         name, _, path = spec.partition("=")
