@@ -26,10 +26,12 @@ round0_epochs=4                # CTC-only model that makes the first frame label
 decode=beam                    # beam + phone bigram tuned on dev, stored in model.pt
 synth=true                     # the exact-times round on synthesized speech (false: the real-speech model is final)
 exact_epochs=4                 # epochs of the exact-times round (lr 5e-4, from the real-speech model)
+synth_per_voice=240            # synthesized utterances per voice (4 voices: 240 make ~1 h)
 
 recipe_option() {  # this recipe's own options (parse_options)
   case "$1" in
     --speechocean762) so762=$2 ;; --librispeech) libri=$2 ;; --synth) synth=$2 ;; --exact-epochs) exact_epochs=$2 ;;
+    --synth-per-voice) synth_per_voice=$2 ;;
     *) return 1 ;;
   esac
 }
@@ -67,11 +69,13 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     synthesizers="$(festival --version 2>&1 | head -1); $(dpkg-query -W -f '${Package} ${Version}; ' festvox-kallpc16k festvox-us-slt-hts libflite1 2>/dev/null || echo 'packages ?')"
     args=("$data/synth/.stage.json" --input "corpus=$libri" --input "synthesize.py=local/synthesize.py"
           --input "flite_seg.c=local/flite_seg.c" --setting "held_out=$held_out" --setting "synthesizers=$synthesizers"
+          --setting "per_voice=$synth_per_voice"
           --output "$data/synth/manifests/train.json")
     if current "${args[@]}"; then log "stage 1: $data/synth is up to date, skipped"; else
       log "stage 1: synthesize -> $data/synth (texts of $libri but speakers $held_out) (changed: $changed)"
       rm -rf "$data/synth"
-      $python local/synthesize.py --librispeech "$libri" --exclude-speakers $held_out --out "$data/synth"
+      $python local/synthesize.py --librispeech "$libri" --exclude-speakers $held_out --per-voice "$synth_per_voice" \
+        --out "$data/synth"
       record_done "${args[@]}"
     fi
   fi

@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 # folder, engine, voice
 VOICES = [("MKAL0", "festival", "kal_diphone"), ("FSLT0", "festival", "cmu_us_slt_arctic_hts"),
           ("MRMS0", "flite", "rms"), ("FSLT1", "flite", "slt")]
-SPARE = 6  # sentences per voice beyond per_voice, for those that synthesize too long
+SPARE = 6  # sentences per voice beyond per_voice (at most per_voice), for those that synthesize too long
 SILENCES = {"pau", "h#", "sil", "brth"}
 FESTIVAL_DUMP = """
 (define (dump utt id dir)
@@ -142,7 +142,7 @@ def synthesize(texts: list[str], out: Path, per_voice: int, max_seconds: float) 
     max_seconds from each voice (longer ones skipped: the next sentence is taken)."""
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     try:
-        exe, rows, share = flite_seg(tmp), {}, per_voice + SPARE
+        exe, rows, share = flite_seg(tmp), {}, per_voice + min(SPARE, per_voice)
         if share * len(VOICES) > len(texts):
             raise SynthesisError(f"{len(texts)} sentences, {share * len(VOICES)} needed")
         for v, (spk, engine, voice) in enumerate(VOICES):
