@@ -65,13 +65,15 @@ def test_english_recipe_trains_real_rounds_then_the_exact_times_round_and_skips_
         {u: r["ground_truth_phn_ends"] for u, r in synth_ends.items()}
     sources = json.loads((data / "exact" / "manifests" / "sources.json").read_text())
     assert sources["real"]["phone_times"] == "dropped" and "phone_times" not in sources["synth"]
-    log = (exp / "log" / "train.log").read_text()
-    assert f"train: {len(synth)} of {len(train)} utterances have phone times" in log
+    log = (exp / "log" / "train.log").read_text()  # with its speed-perturbed copies (0.9, 1.0, 1.1)
+    assert f"train: {3 * len(synth)} of {3 * len(train)} utterances have phone times" in log
 
     # the final model continues the real-speech model, with the head; stages 4-5 decode it
     final, real = checkpoint.load(exp / "model.pt"), checkpoint.load(exp / "real" / "model.pt")
     assert final["config"]["train"]["init_from"] == str(exp / "real" / "model.pt")
     assert final["config"]["train"]["epochs"] == 1 and final["config"]["train"]["frame_weight"] == 0.5
+    assert final["config"]["features"]["speed_perturb"] == [0.9, 1.0, 1.1]
+    assert real["config"]["features"]["speed_perturb"] == [1.0]
     assert real["config"]["train"]["init_from"] == str(exp / "real" / "round0" / "model.pt")
     per = json.loads((exp / "decode_test" / "per.json").read_text())
     assert per["n_utts"] == len(dev)

@@ -25,13 +25,14 @@ libri=""                       # LibriSpeech folder(s) in its own layout (the 4-
 round0_epochs=4                # CTC-only model that makes the first frame labels
 decode=beam                    # beam + phone bigram tuned on dev, stored in model.pt
 synth=true                     # the exact-times round on synthesized speech (false: the real-speech model is final)
-exact_epochs=4                 # epochs of the exact-times round (lr 5e-4, from the real-speech model)
+exact_epochs=2                 # epochs of the exact-times round (lr 5e-4, from the real-speech model)
+exact_speeds=0.9,1.0,1.1       # speed-perturbed copies of its training speech (1.0: none)
 synth_per_voice=240            # synthesized utterances per voice (4 voices: 240 make ~1 h)
 
 recipe_option() {  # this recipe's own options (parse_options)
   case "$1" in
     --speechocean762) so762=$2 ;; --librispeech) libri=$2 ;; --synth) synth=$2 ;; --exact-epochs) exact_epochs=$2 ;;
-    --synth-per-voice) synth_per_voice=$2 ;;
+    --exact-speeds) exact_speeds=$2 ;; --synth-per-voice) synth_per_voice=$2 ;;
     *) return 1 ;;
   esac
 }
@@ -97,7 +98,7 @@ fi
 # phones, the frame head only the synthesized speech's exact times) plus it as one corpus ($data/exact, normalised
 # as the start model was), and $final trained from $final/real on it.
 exact_times_round() {
-  local real=$final/real ex=$data/exact split args
+  local real=$final/real ex=$data/exact split args speeds=(--set "features.speed_perturb=[$exact_speeds]")
   args=("$data/synth/fbank/.stage.json" --config "$config" --settings-of features
         --input "train labels=$data/synth/manifests/train.json" --output "$data/synth/fbank/train.json")
   if current "${args[@]}"; then log "stage 3: $data/synth/fbank is up to date, skipped"; else
@@ -113,7 +114,7 @@ exact_times_round() {
     record_done "${args[@]}"
   fi
   local plan=(train=real:train,synth:train dev=real:dev test=real:test)
-  args=("$ex/.stage.json" --config "$config" --settings-of features --setting "plan=${plan[*]}" --input "cmvn=$data/fbank/cmvn.json"
+  args=("$ex/.stage.json" --config "$config" "${speeds[@]}" --settings-of features --setting "plan=${plan[*]}" --input "cmvn=$data/fbank/cmvn.json"
         --input "synth labels=$data/synth_closures/manifests/train.json" --output "$ex/fbank/test.json")
   args+=(--setting "real phone times=dropped")
   for split in train dev test; do args+=(--input "real $split labels=$data/aligned$align_rounds/manifests/$split.json"); done
@@ -121,11 +122,11 @@ exact_times_round() {
     log "stage 3: $data/aligned$align_rounds (its times dropped) + $data/synth_closures -> $ex (manifests, features) (changed: $changed)"
     $python $scripts/prepare.py --combine real="$data/aligned$align_rounds" synth="$data/synth_closures" \
       --drop-times real --splits "${plan[@]}" --out "$ex/manifests"
-    $python $scripts/features.py --data "$ex" --config "$config" --cmvn "$data/fbank/cmvn.json"
+    $python $scripts/features.py --data "$ex" --config "$config" "${speeds[@]}" --cmvn "$data/fbank/cmvn.json"
     record_done "${args[@]}"
   fi
   train_one "$ex" "$final" --set "train.init_from=$real/model.pt" --set "train.epochs=$exact_epochs" \
-    --set train.lr=5e-4 --set train.warmup_steps=50
+    --set train.lr=5e-4 --set train.warmup_steps=50 "${speeds[@]}"
 }
 
 if [ "$synth" = true ]; then
