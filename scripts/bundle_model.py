@@ -105,6 +105,7 @@ def main(argv=None) -> int:
     exact_sources = exact.parent / "sources.json"
     real_untimed = synth is not None and exact_sources.is_file() and any(  # prepare --combine --drop-times
         isinstance(v, dict) and v.get("phone_times") == "dropped" for v in json.loads(exact_sources.read_text()).values())
+    speeds = list(state["config"].get("features", {}).get("speed_perturb", [1.0]))  # copies made at caching time
     figures = {}
     for spec in a.figures:
         name, _, path = spec.partition("=")
@@ -134,6 +135,7 @@ def main(argv=None) -> int:
             for n in ("so762", "libri")) + f"; dev {len(manifests['dev'])} utterances, {hours['dev']} h" + (
             f"; then {len(synth)} synthesized utterances, "
             f"{sum(r['duration'] for r in synth.values()) / 3600:.2f} h, with them (the exact-times round" + (
+                f", each utterance at speeds {', '.join(map(str, speeds))}" if speeds != [1.0] else "") + (
                 ": the frame head learns from their exact times alone, CTC from all" if real_untimed else "") + ")"
             if synth else ""),
         "data": [{**CORPORA[n], "splits used for training": [x for x in sources["plan"]["train"] if x.startswith(n)]}

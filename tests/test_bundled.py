@@ -97,6 +97,15 @@ def test_bundling_stores_half_precision_weights_that_decode_as_the_trained_model
     assert bundle_model.main(["--exp", str(exp), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
     assert "(the exact-times round: the frame head learns from their exact times alone, CTC from all)" in json.loads(
         (out / bundled.CARD_NAME).read_text())["trained_on"]
+    # trained on speed-perturbed copies (the exact-times round's --exact-speeds): the card says so
+    state = checkpoint.load(exp / "model.pt")
+    state["config"]["features"]["speed_perturb"] = [0.9, 1.0, 1.1]
+    torch.save(state, tmp_path / "sped.pt")
+    shutil.copytree(exp, tmp_path / "exp_sped", ignore=shutil.ignore_patterns("model.pt", "checkpoints"))
+    shutil.copyfile(tmp_path / "sped.pt", tmp_path / "exp_sped" / "model.pt")
+    assert bundle_model.main(["--exp", str(tmp_path / "exp_sped"), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    assert "(the exact-times round, each utterance at speeds 0.9, 1.0, 1.1: the frame head learns from their exact " \
+           "times alone, CTC from all)" in json.loads((out / bundled.CARD_NAME).read_text())["trained_on"]
 
 
 def test_training_minutes_count_the_run_that_wrote_each_model(tmp_path):
