@@ -106,6 +106,17 @@ def test_bundling_stores_half_precision_weights_that_decode_as_the_trained_model
     assert bundle_model.main(["--exp", str(tmp_path / "exp_sped"), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
     assert "(the exact-times round, each utterance at speeds 0.9, 1.0, 1.1: the frame head learns from their exact " \
            "times alone, CTC from all)" in json.loads((out / bundled.CARD_NAME).read_text())["trained_on"]
+    # figures of two sets, one --figures flag each (the recipe README's command): both reach the card
+    for name, per in (("a", 30.0), ("b", 40.0)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"systems": [{"system": "phonerec", "speed": {"rtf_cpu": 0.01},
+            "scores": {"sil_optional": {"per": per}, "without_sil": {"per": per + 1}}}]}))
+    assert bundle_model.main(["--exp", str(exp), "--data", str(tmp_path / "data"), "--out", str(out), "--figures",
+                              f"A={tmp_path / 'a.json'}", "--figures", f"B={tmp_path / 'b.json'}", "--figures-on",
+                              "A=set a", "--figures-on", "B=set b"]) == 0
+    card = json.loads((out / bundled.CARD_NAME).read_text())
+    assert card["figures"]["A, this model: PER sil_optional / without sil"] == "30.00 % / 31.00 %"
+    assert card["figures"]["B, this model: PER sil_optional / without sil"] == "40.00 % / 41.00 %"
+    assert card["figures_on"] == {"A": "set a", "B": "set b"}
 
 
 def test_training_minutes_count_the_run_that_wrote_each_model(tmp_path):
