@@ -2,7 +2,7 @@
 """Put a trained model into the package as phonerec's bundled English model, with its card.
 
   python scripts/bundle_model.py --exp recipes/english/exp/crdnn_cpu --data recipes/english/data \
-      --figures peer_ljspeech.json [--out src/phonerec/resources/english]
+      --figures LJSpeech=peer_ljspeech.json [--out src/phonerec/resources/english]
 
 Writes exp/model.pt into the package with its floating-point weights stored as float16 (`--weights
 float16`, the default: 3.9 MB instead of 7.8; they are loaded into the float32 model, and the figures moved by
@@ -84,9 +84,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp", required=True, help="experiment folder with model.pt")
     p.add_argument("--data", required=True, help="the combined data folder it trained on (manifests/sources.json)")
-    p.add_argument("--figures", nargs="+", action="extend", default=[], help="peer_benchmark.py --json outputs: NAME=FILE (a short "
+    p.add_argument("--figures", nargs="*", action="extend", default=[], help="peer_benchmark.py --json outputs: NAME=FILE (a short "
                    "NAME: it labels every figure on the page)")
-    p.add_argument("--figures-on", nargs="+", action="extend", default=[], help="NAME=what that set is, for the card")
+    p.add_argument("--figures-on", nargs="*", action="extend", default=[], help="NAME=what that set is, for the card")
     p.add_argument("--out", default=str(BUNDLED_DIR))
     p.add_argument("--note", default="", help="anything the card must say about how this copy was trained")
     p.add_argument("--weights", choices=("float16", "float32"), default="float16",

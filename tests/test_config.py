@@ -86,3 +86,15 @@ def test_a_sample_rate_other_than_16k_is_refused_not_silently_misaligned():
     with pytest.raises(ConfigError, match="features.sample_rate must be 16000"):
         load_config(None, ["features.sample_rate=8000"])
     assert load_config(None, ["features.sample_rate=16000"]).features.sample_rate == 16000
+
+
+@pytest.mark.parametrize("bad", ["['0.9 1.0 1.1']", "[]", "[0, 1.0]", "[-0.9, 1.0]", "[1.0, 1.0]", "[true]"])
+def test_speed_perturb_must_be_distinct_positive_speeds(bad):
+    """A mistyped list (the English recipe's --exact-speeds with spaces) failed only inside resampling, or made
+    no copies at all, or the same utterance id twice in the cache."""
+    with pytest.raises(ConfigError, match="features.speed_perturb must be a list of distinct positive speeds"):
+        load_config(None, [f"features.speed_perturb={bad}"])
+
+
+def test_speed_perturb_whole_numbers_are_the_same_setting_as_floats():
+    assert load_config(None, ["features.speed_perturb=[1, 1.1]"]).features.speed_perturb == [1.0, 1.1]

@@ -15,6 +15,8 @@
 # phones, not the times phonerec's rounds gave it), all of it in three speed-perturbed copies (--exact-speeds;
 # README: boundaries within 20 ms, each file alone, against the real-speech model: an unseen LibriSpeech speaker
 # 61.6 -> 68.0 %, LJSpeech 60.0 -> 61.0 %).
+# This recipe's options: --synth true|false, --synth-per-voice N (240; read at stage 1), --exact-epochs N (2),
+# --exact-speeds 0.9,1.0,1.1 (speeds separated by commas; 1.0: no copies).
 # Then scripts/bundle_model.py copies exp/<name>/model.pt and its card into the package (README).
 # Paths are relative to this folder. A stage whose output is up to date is skipped unless --force true.
 set -euo pipefail
@@ -40,6 +42,9 @@ recipe_option() {  # this recipe's own options (parse_options)
 parse_options "$@"
 resolve_common_options conf/crdnn_cpu.yaml
 case "$synth" in true|false) ;; *) echo "run.sh: --synth must be true or false, got '$synth'" >&2; exit 1 ;; esac
+[[ $exact_speeds =~ ^[0-9]*\.?[0-9]+(,[0-9]*\.?[0-9]+)*$ ]] || {
+  echo "run.sh: --exact-speeds takes speeds separated by commas, such as 0.9,1.0,1.1 (1.0: no copies), got '$exact_speeds'" >&2; exit 1; }
+[[ $synth_per_voice =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --synth-per-voice must be a positive whole number, got '$synth_per_voice'" >&2; exit 1; }
 if [ "$synth" = true ] && [ "$align_rounds" -lt 1 ]; then
   echo "run.sh: --synth true continues the last alignment round's model: --align-rounds must be >= 1" >&2; exit 1
 fi
