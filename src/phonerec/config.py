@@ -49,8 +49,9 @@ class FeatureConfig:
         if self.cmvn not in ("global", "utterance"):
             raise ValueError(f"features.cmvn must be global or utterance, got {self.cmvn!r}")
         speeds = self.speed_perturb
-        if (not isinstance(speeds, list) or not speeds or len(set(map(str, speeds))) < len(speeds)
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in speeds)):
+        if not (isinstance(speeds, list) and speeds  # numbers first: then the set can hash them
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in speeds)
+                and len(set(speeds)) == len(speeds)):
             raise ValueError(f"features.speed_perturb must be a list of distinct positive speeds such as "
                              f"[0.9, 1.0, 1.1], got {speeds!r}")
         self.speed_perturb = [float(x) for x in speeds]  # [1] and [1.0] are one setting
