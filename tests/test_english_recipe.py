@@ -41,7 +41,7 @@ def test_english_recipe_trains_real_rounds_then_the_exact_times_round_and_skips_
     recipe = REPO / "recipes" / "english"
     cmd = ["bash", str(recipe / "run.sh"), "--speechocean762", str(so762), "--librispeech", str(libri),
            "--config", str(conf), "--data", str(data), "--exp", str(exp), "--round0-epochs", "1",
-           "--refine-iterations", "0", "--decode", "greedy", "--exact-epochs", "1",
+           "--refine-iterations", "0", "--decode", "greedy", "--exact-epochs", "1", "--round-epochs", "1",
            "--synth-per-voice", str(PER_VOICE)]
     env = {**os.environ, "PYTHON": sys.executable}
     out = subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
@@ -73,7 +73,11 @@ def test_english_recipe_trains_real_rounds_then_the_exact_times_round_and_skips_
     assert final["config"]["train"]["init_from"] == str(exp / "real" / "model.pt")
     assert final["config"]["train"]["epochs"] == 1 and final["config"]["train"]["frame_weight"] == 0.5
     assert final["config"]["features"]["speed_perturb"] == [0.9, 1.0, 1.1]
-    assert real["config"]["features"]["speed_perturb"] == [1.0]
+    # the real-speech head round trained on speed-perturbed copies of the aligned speech, its times scaled
+    assert real["config"]["features"]["speed_perturb"] == [0.9, 1.0, 1.1] and real["config"]["train"]["epochs"] == 1
+    assert f"train: {3 * len(aligned)} utterances (" in (exp / "real" / "log" / "train.log").read_text()
+    assert (data / "aligned1" / "speeds" / "manifests" / "train.json").read_bytes() == \
+        (data / "aligned1" / "manifests" / "train.json").read_bytes()
     assert real["config"]["train"]["init_from"] == str(exp / "real" / "round0" / "model.pt")
     per = json.loads((exp / "decode_test" / "per.json").read_text())
     assert per["n_utts"] == len(dev)
@@ -97,3 +101,13 @@ def test_english_recipe_trains_real_rounds_then_the_exact_times_round_and_skips_
     assert f"train: {len(synth)} of {len(train)} utterances have phone times" in (exp / "log" / "train.log").read_text()
     bad = subprocess.run(cmd + ["--exact-speeds", "0.9 1.1"], cwd=recipe, env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "--exact-speeds takes speeds separated by commas" in bad.stderr
+    bad = subprocess.run(cmd + ["--round-speeds", "0.9;1.1"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "--round-speeds takes speeds separated by commas" in bad.stderr
+
+    # another --round-speeds: the head round (and what continues it) is rebuilt on the plain features
+    plain = subprocess.run(cmd + ["--stop-stage", "3", "--exact-speeds", "1.0", "--round-speeds", "1.0"], cwd=recipe,
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr[-3000:]
+    assert f"on {data}/aligned1 -> {exp}/real (changed: " in plain.stdout, plain.stdout[-3000:]
+    assert f"{exp}/real/round0/model.pt is up to date" in plain.stdout
+    assert checkpoint.load(exp / "real" / "model.pt")["config"]["features"]["speed_perturb"] == [1.0]

@@ -9,7 +9,9 @@
 # with the previous model (phonerec relabel -> $data/aligned<r>) and trains the config on them,
 # starting from the previous model's weights (train.init_from; --warm-start false: from random
 # weights); the last round is $expdir. relabel refines the model's alignment by --refine-iterations rounds of
-# Viterbi training with a narrow-window frame classifier (experiment.viterbi_training).
+# Viterbi training with a narrow-window frame classifier (experiment.viterbi_training). --round-speeds
+# 0.9,1.0,1.1 trains each alignment round on speed-perturbed copies of the train speech (features made for
+# it in $data/aligned<r>/speeds, the labels' times scaled with each copy; --round-epochs N its epochs).
 #
 # Expects: stage stop_stage config expdir data force resume decode python scripts (set by
 # parse_common_option's defaults below).
@@ -33,7 +35,7 @@ current() {
 record_done() { $python $scripts/stage.py done --record "$@"; }
 
 stage=0; stop_stage=100; config=""; exp=""; data=data; force=false; resume=false; decode=greedy
-align_rounds=1; round0_epochs=""; refine_iterations=8; warm_start=true
+align_rounds=1; round0_epochs=""; refine_iterations=8; warm_start=true; round_speeds=1.0; round_epochs=
 python=${PYTHON:-python}
 scripts=../../scripts
 
@@ -44,6 +46,7 @@ parse_common_option() {
     --data) data=$2 ;; --force) force=$2 ;; --resume) resume=$2 ;; --decode) decode=$2 ;;
     --align-rounds) align_rounds=$2 ;; --round0-epochs) round0_epochs=$2 ;;
     --refine-iterations) refine_iterations=$2 ;; --warm-start) warm_start=$2 ;;
+    --round-speeds) round_speeds=$2 ;; --round-epochs) round_epochs=$2 ;;
     *) return 1 ;;
   esac
 }
@@ -65,6 +68,27 @@ resolve_common_options() {
   [ -n "$exp" ] || exp=$(basename "$config" .yaml)
   case "$exp" in /*) expdir=$exp ;; *) expdir=exp/$exp ;; esac   # absolute: used as is
   case "$decode" in greedy|beam) ;; *) echo "run.sh: --decode must be greedy or beam, got '$decode'" >&2; exit 1 ;; esac
+  check_speeds --round-speeds "$round_speeds"
+}
+
+# check_speeds OPTION VALUE: speeds separated by commas (features.speed_perturb, which the config checks further)
+check_speeds() {
+  [[ $2 =~ ^[0-9]*\.?[0-9]+(,[0-9]*\.?[0-9]+)*$ ]] && return 0
+  echo "run.sh: $1 takes speeds separated by commas, such as 0.9,1.0,1.1 (1.0: no copies), got '$2'" >&2; exit 1
+}
+
+# speed_copies DATA SPEEDS: DATA/speeds, DATA's labels (manifests linked) with features of speed-perturbed copies
+# of its train split (dev and test as they are), normalised with $data/fbank's statistics
+speed_copies() {
+  local d=$1 out=$1/speeds sp=(--set "features.speed_perturb=[$2]")
+  local args=("$out/.stage.json" --config "$config" "${sp[@]}" --settings-of features --input "cmvn=$data/fbank/cmvn.json"
+              --output "$out/fbank/test.json") split
+  for split in train dev test; do args+=(--input "$split labels=$d/manifests/$split.json"); done
+  if current "${args[@]}"; then log "stage 3: $out is up to date, skipped"; return 0; fi
+  log "stage 3: features of $d at speeds $2 -> $out (changed: $changed)"
+  mkdir -p "$out"; ln -sfn ../manifests "$out/manifests"
+  $python $scripts/features.py --data "$out" --config "$config" "${sp[@]}" --cmvn "$data/fbank/cmvn.json"
+  record_done "${args[@]}"
 }
 
 # train_one DATA EXP [--set k=v ...]: stage 3 for one model. It reads DATA's train and dev labels, its
@@ -126,7 +150,13 @@ run_common_stages() {
           record_done "${args[@]}"
         fi
         local init=(); [ "$warm_start" = true ] && init=(--set "train.init_from=$prev/model.pt")
-        train_one "$data/aligned$r" "$next" "${init[@]}"
+        [ -z "$round_epochs" ] || init+=(--set "train.epochs=$round_epochs")
+        if [ "$round_speeds" = 1.0 ]; then
+          train_one "$data/aligned$r" "$next" "${init[@]}"
+        else
+          speed_copies "$data/aligned$r" "$round_speeds"
+          train_one "$data/aligned$r/speeds" "$next" "${init[@]}" --set "features.speed_perturb=[$round_speeds]"
+        fi
         prev=$next
       done
     else

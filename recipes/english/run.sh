@@ -31,6 +31,8 @@ synth=true                     # the exact-times round on synthesized speech (fa
 exact_epochs=2                 # epochs of the exact-times round (lr 5e-4, from the real-speech model)
 exact_speeds=0.9,1.0,1.1       # speed-perturbed copies of its training speech (1.0: none)
 synth_per_voice=240            # synthesized utterances per voice (4 voices: 240 make ~1 h)
+round_speeds=0.9,1.0,1.1       # the real-speech head round on speed-perturbed copies (--round-speeds 1.0: none) ...
+round_epochs=4                 # ... for 4 epochs: the updates of the config's 12 plain ones
 
 recipe_option() {  # this recipe's own options (parse_options)
   case "$1" in
@@ -42,8 +44,7 @@ recipe_option() {  # this recipe's own options (parse_options)
 parse_options "$@"
 resolve_common_options conf/crdnn_cpu.yaml
 case "$synth" in true|false) ;; *) echo "run.sh: --synth must be true or false, got '$synth'" >&2; exit 1 ;; esac
-[[ $exact_speeds =~ ^[0-9]*\.?[0-9]+(,[0-9]*\.?[0-9]+)*$ ]] || {
-  echo "run.sh: --exact-speeds takes speeds separated by commas, such as 0.9,1.0,1.1 (1.0: no copies), got '$exact_speeds'" >&2; exit 1; }
+check_speeds --exact-speeds "$exact_speeds"
 [[ $synth_per_voice =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --synth-per-voice must be a positive whole number, got '$synth_per_voice'" >&2; exit 1; }
 if [ "$synth" = true ] && [ "$align_rounds" -lt 1 ]; then
   echo "run.sh: --synth true continues the last alignment round's model: --align-rounds must be >= 1" >&2; exit 1
