@@ -75,6 +75,16 @@ def training_minutes(exp: Path) -> float:
     return round(total / 60, 1) if found else float("nan")
 
 
+def start_model_speeds(exp: Path) -> list[float] | None:
+    """The speed copies of the model `exp` continued (train.init_from: the recipe's real-speech model), read from
+    that file only when it is still the one the recipe's stage record says it read (None when unknown)."""
+    record = exp / ".stage.json"
+    start = json.loads(record.read_text())["inputs"].get("start model") if record.is_file() else None
+    if not start or not Path(start["path"]).is_file() or digest(Path(start["path"])) != start["digest"]:
+        return None
+    return list(checkpoint.load(start["path"])["config"].get("features", {}).get("speed_perturb", [1.0]))
+
+
 def half_weights(weights: dict) -> dict:
     """The state dict with its floating-point tensors as float16 (integer buffers as they are)."""
     return {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
@@ -106,6 +116,7 @@ def main(argv=None) -> int:
     real_untimed = synth is not None and exact_sources.is_file() and any(  # prepare --combine --drop-times
         isinstance(v, dict) and v.get("phone_times") == "dropped" for v in json.loads(exact_sources.read_text()).values())
     speeds = list(state["config"].get("features", {}).get("speed_perturb", [1.0]))  # copies made at caching time
+    real_speeds = speeds if synth is None else start_model_speeds(exp)  # the real speech's last round
     figures = {}
     for spec in a.figures:
         name, _, path = spec.partition("=")
@@ -126,18 +137,23 @@ def main(argv=None) -> int:
     else:
         torch_save({**state, "model": half_weights(state["model"])}, out / MODEL_NAME)
     decoding = state.get("decoding") or {}
+    real = ", ".join(f"{n} {' + '.join(x.split(':')[1] for x in sources['plan']['train'] if x.startswith(n + ':'))}"
+                     for n in ("so762", "libri"))
+    if real_speeds not in (None, [1.0]):
+        real += f" (its last round on copies at speeds {', '.join(map(str, real_speeds))})"
+    trained_on = (f"{len(manifests['train'])} utterances, {hours['train']} h: {real}; "
+                  f"dev {len(manifests['dev'])} utterances, {hours['dev']} h")
+    if synth:
+        trained_on += (f"; then {len(synth)} synthesized utterances, "
+                       f"{sum(r['duration'] for r in synth.values()) / 3600:.2f} h, with them (the exact-times round"
+                       + (f", each utterance at speeds {', '.join(map(str, speeds))}" if speeds != [1.0] else "")
+                       + (": the frame head learns from their exact times alone, CTC from all" if real_untimed else "")
+                       + ")")
     card = {
         "name": "phonerec English (speechocean762 + LibriSpeech sample" + (" + synthesized speech)" if synth else ")"),
         "description": "CRDNN with a frame head (48 TIMIT phones, 10 ms boundaries), CTC; beam search with a "
                        "phone bigram tuned on dev. Trained on open read English speech, native and not.",
-        "trained_on": f"{len(manifests['train'])} utterances, {hours['train']} h: " + ", ".join(
-            f"{n} {' + '.join(x.split(':')[1] for x in sources['plan']['train'] if x.startswith(n + ':'))}"
-            for n in ("so762", "libri")) + f"; dev {len(manifests['dev'])} utterances, {hours['dev']} h" + (
-            f"; then {len(synth)} synthesized utterances, "
-            f"{sum(r['duration'] for r in synth.values()) / 3600:.2f} h, with them (the exact-times round" + (
-                f", each utterance at speeds {', '.join(map(str, speeds))}" if speeds != [1.0] else "") + (
-                ": the frame head learns from their exact times alone, CTC from all" if real_untimed else "") + ")"
-            if synth else ""),
+        "trained_on": trained_on,
         "data": [{**CORPORA[n], "splits used for training": [x for x in sources["plan"]["train"] if x.startswith(n)]}
                  for n in ("so762", "libri")] + ([{**SYNTH, "splits used for training": ["synth:train"]}] if synth else []),
         "licence": "the weights are derived from CC BY 4.0 corpora" + (" and speech synthesized with free software "

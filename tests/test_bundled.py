@@ -101,11 +101,30 @@ def test_bundling_stores_half_precision_weights_that_decode_as_the_trained_model
     state = checkpoint.load(exp / "model.pt")
     state["config"]["features"]["speed_perturb"] = [0.9, 1.0, 1.1]
     torch.save(state, tmp_path / "sped.pt")
-    shutil.copytree(exp, tmp_path / "exp_sped", ignore=shutil.ignore_patterns("model.pt", "checkpoints"))
+    shutil.copytree(exp, tmp_path / "exp_sped", ignore=shutil.ignore_patterns("model.pt", "checkpoints", ".stage.json"))
     shutil.copyfile(tmp_path / "sped.pt", tmp_path / "exp_sped" / "model.pt")
-    assert bundle_model.main(["--exp", str(tmp_path / "exp_sped"), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    record = tmp_path / "exp_sped" / ".stage.json"  # the recipe's record of the round: the model it continued
+
+    def card_continuing(start: Path, recorded: Path | None = None) -> str:
+        from phonerec.records import digest
+        record.write_text(json.dumps({"inputs": {"start model": {"path": str(start), "digest": digest(recorded or start)}}}))
+        assert bundle_model.main(["--exp", str(tmp_path / "exp_sped"), "--data", str(tmp_path / "data"),
+                                  "--out", str(out)]) == 0
+        return json.loads((out / bundled.CARD_NAME).read_text())["trained_on"]
+
+    trained_on = card_continuing(exp / "model.pt")  # a real-speech model trained without copies
     assert "(the exact-times round, each utterance at speeds 0.9, 1.0, 1.1: the frame head learns from their exact " \
-           "times alone, CTC from all)" in json.loads((out / bundled.CARD_NAME).read_text())["trained_on"]
+           "times alone, CTC from all)" in trained_on and "its last round on copies" not in trained_on
+    # ... continuing a real-speech model whose head round trained on speed copies (run.sh --round-speeds)
+    real = checkpoint.load(exp / "model.pt")
+    real["config"]["features"]["speed_perturb"] = [0.9, 1.0, 1.1]
+    torch.save(real, tmp_path / "real_sped.pt")
+    assert " (its last round on copies at speeds 0.9, 1.0, 1.1); dev " in card_continuing(tmp_path / "real_sped.pt")
+    # ... but not when the file there is no longer the model the round read (or the record is gone)
+    assert "its last round on copies" not in card_continuing(tmp_path / "real_sped.pt", recorded=exp / "model.pt")
+    record.unlink()
+    assert bundle_model.main(["--exp", str(tmp_path / "exp_sped"), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    assert "its last round on copies" not in json.loads((out / bundled.CARD_NAME).read_text())["trained_on"]
     # figures of two sets, one --figures flag each (the recipe README's command): both reach the card
     for name, per in (("a", 30.0), ("b", 40.0)):
         (tmp_path / f"{name}.json").write_text(json.dumps({"systems": [{"system": "phonerec", "speed": {"rtf_cpu": 0.01},

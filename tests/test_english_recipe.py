@@ -76,8 +76,7 @@ def test_english_recipe_trains_real_rounds_then_the_exact_times_round_and_skips_
     # the real-speech head round trained on speed-perturbed copies of the aligned speech, its times scaled
     assert real["config"]["features"]["speed_perturb"] == [0.9, 1.0, 1.1] and real["config"]["train"]["epochs"] == 1
     assert f"train: {3 * len(aligned)} utterances (" in (exp / "real" / "log" / "train.log").read_text()
-    assert (data / "aligned1" / "speeds" / "manifests" / "train.json").read_bytes() == \
-        (data / "aligned1" / "manifests" / "train.json").read_bytes()
+    assert (data / "aligned1" / "speeds" / "manifests").resolve() == (data / "aligned1" / "manifests").resolve()
     assert real["config"]["train"]["init_from"] == str(exp / "real" / "round0" / "model.pt")
     per = json.loads((exp / "decode_test" / "per.json").read_text())
     assert per["n_utts"] == len(dev)
@@ -87,7 +86,7 @@ def test_english_recipe_trains_real_rounds_then_the_exact_times_round_and_skips_
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert " train " not in again.stdout and "synthesize ->" not in again.stdout
     for done in (f"{data}/synth is up to date", f"{data}/exact is up to date", f"{exp}/model.pt is up to date",
-                 f"{exp}/real/model.pt is up to date"):
+                 f"{exp}/real/model.pt is up to date", f"{data}/aligned1/speeds is up to date"):
         assert done in again.stdout, again.stdout[-3000:]
     assert json.loads((data / "synth" / ".stage.json").read_text())["settings"]["per_voice"] == str(PER_VOICE)
 
@@ -109,5 +108,5 @@ def test_english_recipe_trains_real_rounds_then_the_exact_times_round_and_skips_
                            env=env, capture_output=True, text=True, timeout=300)
     assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr[-3000:]
     assert f"on {data}/aligned1 -> {exp}/real (changed: " in plain.stdout, plain.stdout[-3000:]
-    assert f"{exp}/real/round0/model.pt is up to date" in plain.stdout
+    assert f"{exp}/real/round0/model.pt is up to date" in plain.stdout and f"{exp}/model.pt is up to date" not in plain.stdout
     assert checkpoint.load(exp / "real" / "model.pt")["config"]["features"]["speed_perturb"] == [1.0]

@@ -11,7 +11,8 @@
 # weights); the last round is $expdir. relabel refines the model's alignment by --refine-iterations rounds of
 # Viterbi training with a narrow-window frame classifier (experiment.viterbi_training). --round-speeds
 # 0.9,1.0,1.1 trains each alignment round on speed-perturbed copies of the train speech (features made for
-# it in $data/aligned<r>/speeds, the labels' times scaled with each copy; --round-epochs N its epochs).
+# it in $data/aligned<r>/speeds, the labels' times scaled with each copy); --round-epochs N sets the rounds'
+# epochs (default: the config's).
 #
 # Expects: stage stop_stage config expdir data force resume decode python scripts (set by
 # parse_common_option's defaults below).
@@ -22,15 +23,16 @@ abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 # The one up-to-date rule of every stage (phonerec.records): a stage records what it read (content
 # digests of its input files and folders) and the settings it ran with; it is up to date exactly
 # when that record matches what it would read now and its outputs exist. `touch` reruns nothing.
-#   current RECORD ARGS...   0: up to date; 1: must run, $changed says why (--force true: always 1)
+#   current RECORD ARGS...   0: up to date; 1: must run, $changed says why (--force true: always 1), and
+#                            RECORD is removed, so that a run interrupted half way is never taken as done
 #   record_done RECORD ARGS...  after the stage succeeded
 # ARGS: --input "NAME=PATH" (file or folder), --setting KEY=VALUE, --config FILE [--set k=v]
 # [--settings-of features] (the resolved config's settings), --output PATH.
 changed=""
 current() {
-  if [ "$force" = true ]; then changed="--force true"; return 1; fi
+  if [ "$force" = true ]; then changed="--force true"; rm -f "$1"; return 1; fi
   changed=$($python $scripts/stage.py check --record "$@") && return 0
-  return 1
+  rm -f "$1"; return 1
 }
 record_done() { $python $scripts/stage.py done --record "$@"; }
 
@@ -69,6 +71,8 @@ resolve_common_options() {
   case "$exp" in /*) expdir=$exp ;; *) expdir=exp/$exp ;; esac   # absolute: used as is
   case "$decode" in greedy|beam) ;; *) echo "run.sh: --decode must be greedy or beam, got '$decode'" >&2; exit 1 ;; esac
   check_speeds --round-speeds "$round_speeds"
+  [[ -z $round_epochs || $round_epochs =~ ^[1-9][0-9]*$ ]] || {
+    echo "run.sh: --round-epochs must be a positive whole number, got '$round_epochs'" >&2; exit 1; }
 }
 
 # check_speeds OPTION VALUE: speeds separated by commas (features.speed_perturb, which the config checks further)
@@ -82,8 +86,10 @@ check_speeds() {
 speed_copies() {
   local d=$1 out=$1/speeds sp=(--set "features.speed_perturb=[$2]")
   local args=("$out/.stage.json" --config "$config" "${sp[@]}" --settings-of features --input "cmvn=$data/fbank/cmvn.json"
-              --output "$out/fbank/test.json") split
-  for split in train dev test; do args+=(--input "$split labels=$d/manifests/$split.json"); done
+              --output "$out/manifests/train.json" --output "$out/fbank/cmvn.json") split
+  for split in train dev test; do
+    args+=(--input "$split labels=$d/manifests/$split.json" --output "$out/fbank/$split.json")
+  done
   if current "${args[@]}"; then log "stage 3: $out is up to date, skipped"; return 0; fi
   log "stage 3: features of $d at speeds $2 -> $out (changed: $changed)"
   mkdir -p "$out"; ln -sfn ../manifests "$out/manifests"
@@ -149,14 +155,13 @@ run_common_stages() {
           $python $scripts/relabel.py --exp "$prev" --data "$data" --out "$data/aligned$r" --refine-iterations "$refine_iterations"
           record_done "${args[@]}"
         fi
-        local init=(); [ "$warm_start" = true ] && init=(--set "train.init_from=$prev/model.pt")
-        [ -z "$round_epochs" ] || init+=(--set "train.epochs=$round_epochs")
-        if [ "$round_speeds" = 1.0 ]; then
-          train_one "$data/aligned$r" "$next" "${init[@]}"
-        else
-          speed_copies "$data/aligned$r" "$round_speeds"
-          train_one "$data/aligned$r/speeds" "$next" "${init[@]}" --set "features.speed_perturb=[$round_speeds]"
-        fi
+        local opts=(); [ "$warm_start" = true ] && opts=(--set "train.init_from=$prev/model.pt")
+        [ -z "$round_epochs" ] || opts+=(--set "train.epochs=$round_epochs")
+        case "$round_speeds" in
+          1|1.0) train_one "$data/aligned$r" "$next" "${opts[@]}" ;;
+          *) speed_copies "$data/aligned$r" "$round_speeds"
+             train_one "$data/aligned$r/speeds" "$next" "${opts[@]}" --set "features.speed_perturb=[$round_speeds]" ;;
+        esac
         prev=$next
       done
     else

@@ -6,7 +6,8 @@
 # speechocean762's 13 dev speakers and LibriSpeech's dev speaker. Stages 4-5 decode and score LibriSpeech's
 # dev speaker again (the recipe needs a test split): NOT a held-out figure. The model's figures come from
 # speech it never heard: scripts/peer_benchmark.py on the LJSpeech evaluation set and on real TIMIT (README).
-# Round 0 (CTC alone) makes the frame labels, as in the speechocean762 recipe (../common/stages.sh); those
+# Round 0 (CTC alone) makes the frame labels, as in the speechocean762 recipe (../common/stages.sh), and the
+# head round trains on speed-perturbed copies of the aligned speech (--round-speeds, --round-epochs); those
 # rounds train exp/<name>/real. Then the exact-times round (--synth true): local/synthesize.py makes ~1 h of
 # synthesized native English with the synthesizer's own phone times (Debian: festival festvox-kallpc16k
 # festvox-us-slt-hts flite1-dev gcc), `phonerec relabel --keep-times` puts TIMIT's closures into it with the
@@ -16,7 +17,8 @@
 # README: boundaries within 20 ms, each file alone, against the real-speech model: an unseen LibriSpeech speaker
 # 61.6 -> 68.0 %, LJSpeech 60.0 -> 61.0 %).
 # This recipe's options: --synth true|false, --synth-per-voice N (240; read at stage 1), --exact-epochs N (2),
-# --exact-speeds 0.9,1.0,1.1 (speeds separated by commas; 1.0: no copies).
+# --exact-speeds 0.9,1.0,1.1 (speeds separated by commas; 1.0: no copies); and, common to the recipes but with
+# other defaults here, --round-speeds 0.9,1.0,1.1 --round-epochs N (4 with copies, the config's 12 without).
 # Then scripts/bundle_model.py copies exp/<name>/model.pt and its card into the package (README).
 # Paths are relative to this folder. A stage whose output is up to date is skipped unless --force true.
 set -euo pipefail
@@ -31,8 +33,8 @@ synth=true                     # the exact-times round on synthesized speech (fa
 exact_epochs=2                 # epochs of the exact-times round (lr 5e-4, from the real-speech model)
 exact_speeds=0.9,1.0,1.1       # speed-perturbed copies of its training speech (1.0: none)
 synth_per_voice=240            # synthesized utterances per voice (4 voices: 240 make ~1 h)
-round_speeds=0.9,1.0,1.1       # the real-speech head round on speed-perturbed copies (--round-speeds 1.0: none) ...
-round_epochs=4                 # ... for 4 epochs: the updates of the config's 12 plain ones
+round_speeds=0.9,1.0,1.1       # the real-speech head round on speed-perturbed copies (--round-speeds 1.0: none),
+                               # for 4 epochs (the updates of the config's 12 plain ones) unless --round-epochs says
 
 recipe_option() {  # this recipe's own options (parse_options)
   case "$1" in
@@ -43,6 +45,7 @@ recipe_option() {  # this recipe's own options (parse_options)
 }
 parse_options "$@"
 resolve_common_options conf/crdnn_cpu.yaml
+[ -n "$round_epochs" ] || case "$round_speeds" in 1|1.0) ;; *) round_epochs=4 ;; esac
 case "$synth" in true|false) ;; *) echo "run.sh: --synth must be true or false, got '$synth'" >&2; exit 1 ;; esac
 check_speeds --exact-speeds "$exact_speeds"
 [[ $synth_per_voice =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --synth-per-voice must be a positive whole number, got '$synth_per_voice'" >&2; exit 1; }

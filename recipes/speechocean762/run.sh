@@ -5,7 +5,7 @@
 #   ./run.sh --corpus /data/speechocean762 --config conf/crdnn.yaml   # the GPU config
 # The corpus has no phone times, so stage 3 trains round 0 with CTC alone, aligns the train phones
 # with it and trains the frame head on those labels, from round 0's weights (--align-rounds,
-# --round0-epochs, --warm-start; see
+# --round0-epochs, --warm-start, --round-speeds, --round-epochs; see
 # ../common/stages.sh). Test: the official 2500-utterance test set; dev: 13 whole train speakers.
 # Stage 4 decodes with beam search and a phone bigram tuned on dev (--decode greedy: the network's best path).
 # Paths are relative to this folder. A stage whose output is up to date is skipped unless --force true.
