@@ -81,6 +81,9 @@ check_speeds() {
   echo "run.sh: $1 takes speeds separated by commas, such as 0.9,1.0,1.1 (1.0: no copies), got '$2'" >&2; exit 1
 }
 
+# has_copies SPEEDS: 0 when SPEEDS asks for speed-perturbed copies (anything but 1 or 1.0)
+has_copies() { case "$1" in 1|1.0) return 1 ;; *) return 0 ;; esac; }
+
 # speed_copies DATA SPEEDS: DATA/speeds, DATA's labels (manifests linked) with features of speed-perturbed copies
 # of its train split (dev and test as they are), normalised with $data/fbank's statistics
 speed_copies() {
@@ -157,11 +160,12 @@ run_common_stages() {
         fi
         local opts=(); [ "$warm_start" = true ] && opts=(--set "train.init_from=$prev/model.pt")
         [ -z "$round_epochs" ] || opts+=(--set "train.epochs=$round_epochs")
-        case "$round_speeds" in
-          1|1.0) train_one "$data/aligned$r" "$next" "${opts[@]}" ;;
-          *) speed_copies "$data/aligned$r" "$round_speeds"
-             train_one "$data/aligned$r/speeds" "$next" "${opts[@]}" --set "features.speed_perturb=[$round_speeds]" ;;
-        esac
+        if has_copies "$round_speeds"; then
+          speed_copies "$data/aligned$r" "$round_speeds"
+          train_one "$data/aligned$r/speeds" "$next" "${opts[@]}" --set "features.speed_perturb=[$round_speeds]"
+        else
+          train_one "$data/aligned$r" "$next" "${opts[@]}"
+        fi
         prev=$next
       done
     else

@@ -45,7 +45,7 @@ recipe_option() {  # this recipe's own options (parse_options)
 }
 parse_options "$@"
 resolve_common_options conf/crdnn_cpu.yaml
-[ -n "$round_epochs" ] || case "$round_speeds" in 1|1.0) ;; *) round_epochs=4 ;; esac
+if [ -z "$round_epochs" ] && has_copies "$round_speeds"; then round_epochs=4; fi
 case "$synth" in true|false) ;; *) echo "run.sh: --synth must be true or false, got '$synth'" >&2; exit 1 ;; esac
 check_speeds --exact-speeds "$exact_speeds"
 [[ $synth_per_voice =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --synth-per-voice must be a positive whole number, got '$synth_per_voice'" >&2; exit 1; }
