@@ -20,6 +20,7 @@ from phonerec.decoding.ctc import greedy_decode
 from phonerec.evaluation.report import _model_info
 from phonerec.experiment.train import why_retrain
 from phonerec.inference.model import load_model
+from phonerec.model_config import MODEL_CONFIGS
 from phonerec.models import MODELS, build_model, count_parameters
 from phonerec.models.cnn import CNNConfig
 from phonerec.models.crdnn import CRDNNConfig
@@ -207,6 +208,13 @@ def test_training_resumes_from_a_checkpoint_of_the_flat_format(tmp_path):
     new["model"][name]["lstm_layers"] = 1
     with pytest.raises(checkpoint.CheckpointError, match="model.lstm.lstm_layers 2 -> 1"):
         trainer(new).resume()
+
+
+def test_the_models_and_their_settings_are_registered_under_the_same_names():
+    """Catches a model added to MODELS without its dataclass in model_config.MODEL_CONFIGS (the config, which
+    reads them without torch, would call it unknown) or with a Config other than the one the config builds."""
+    assert sorted(MODEL_CONFIGS) == sorted(MODELS)
+    assert all(MODELS[name].Config is MODEL_CONFIGS[name] for name in MODELS)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -161,12 +161,21 @@ def test_a_changed_round_setting_reruns_exactly_what_follows_and_touch_reruns_no
     assert "decode greedy -> beam" in log
 
 
-def test_the_stage_check_does_not_import_torch():
-    """run.sh calls `scripts/stage.py` before and after every stage; without --config it needs no torch, whose
-    import was a second of every call (cli.py imported DependencyError from features.dsp). Catches it coming back."""
+def test_the_stage_check_does_not_import_torch(tmp_path):
+    """run.sh calls `scripts/stage.py` before and after every stage, most with --config; torch's import was a
+    second and a half of each call (cli.py imported DependencyError from features.dsp; config.py read the
+    models' settings from phonerec.models). Catches either coming back: the check resolves a real config."""
     script = REPO / "scripts" / "stage.py"
-    code = (f"import runpy, sys\nsys.argv = [{str(script)!r}, '--help']\n"
+    conf = REPO / "recipes" / "english" / "conf" / "crdnn_cpu.yaml"
+    (tmp_path / "in.txt").write_text("a")
+    args = ["check", "--record", str(tmp_path / "r.json"), "--input", f"a={tmp_path / 'in.txt'}",
+            "--config", str(conf), "--set", "model.crdnn.lstm_hidden=64", "--settings-of", "training"]
+    code = (f"import runpy, sys\nsys.argv = [{str(script)!r}, *{args!r}]\n"
             f"try:\n    runpy.run_path({str(script)!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
             "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
+    for done in (False, True):  # no record yet (the config still resolved), then an up-to-date record
+        if done:
+            subprocess.run([sys.executable, str(script), "done", *args[1:]], check=True, timeout=60)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
+        assert ("no record of an earlier run" in out.stdout) != done, out.stdout

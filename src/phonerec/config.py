@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from phonerec.fileio import write_text
-from phonerec.models import MODELS
+from phonerec.model_config import MODEL_CONFIGS
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,15 @@ class ModelConfig:
 
     The settings sit under the model's name, so a key says which model it is for
     (`--set model.crdnn.lstm_hidden=128`) and a setting of another model is an error, not silently
-    ignored. Their dataclass is beside the model class (`phonerec.models.MODELS[name].Config`), so
-    adding a model touches no code here. In Python the settings are `.conf`.
+    ignored. Their dataclasses are in `phonerec.model_config` (MODEL_CONFIGS[name], which is
+    `phonerec.models.MODELS[name].Config`), so adding a model touches no code here and reading a
+    config needs no torch. In Python the settings are `.conf`.
     """
-    name: str = "crdnn"  # a key of phonerec.models.MODELS: cnn, lstm, crdnn
+    name: str = "crdnn"  # a key of phonerec.models.MODELS (and model_config.MODEL_CONFIGS): cnn, lstm, crdnn
     conf: object = None  # that model's Config dataclass (None: its defaults)
 
     def __post_init__(self):
-        config_class = _model_class(self.name, "model.name").Config
+        config_class = _model_config(self.name, "model.name")
         if self.conf is None:
             self.conf = config_class()
         elif not isinstance(self.conf, config_class):
@@ -97,7 +98,7 @@ class ModelConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
         name = _coerce(str, values.get("name", cls.name), f"{where}.name")
-        config_class, models = _model_class(name, f"{where}.name").Config, MODELS
+        config_class, models = _model_config(name, f"{where}.name"), MODEL_CONFIGS
         for key, value in values.items():
             if key in ("name", name) or (key in models and value is None):  # `--set model.cnn=null` drops it
                 continue
@@ -115,11 +116,11 @@ class ModelConfig:
         return f"{self.name} ({', '.join(f'{k} {v}' for k, v in dataclasses.asdict(self.conf).items())})"
 
 
-def _model_class(name: str, where: str):
-    models = MODELS
-    if name not in models:
-        raise ConfigError(f"{where}: unknown model {name!r} (choose one of {', '.join(models)})")
-    return models[name]
+def _model_config(name: str, where: str):
+    """The settings dataclass of model `name` (ConfigError naming `where` for an unknown model)."""
+    if name not in MODEL_CONFIGS:
+        raise ConfigError(f"{where}: unknown model {name!r} (choose one of {', '.join(MODEL_CONFIGS)})")
+    return MODEL_CONFIGS[name]
 
 
 @dataclass
@@ -293,7 +294,7 @@ def normalize_config_dict(values: dict, strict: bool = True) -> dict:
         return values
     name = _coerce(str, model.get("name", FLAT_MODEL_DEFAULTS["name"]), "model.name")
     if name not in FLAT_MODEL_USES:
-        _model_class(name, "model.name")  # an unknown model, else one added after the flat form
+        _model_config(name, "model.name")  # an unknown model, else one added after the flat form
         raise ConfigError(f"model.{next(iter(flat))}: model {name!r} has no flat form: write its settings "
                           f"as model: {{name: {name}, {name}: {{...}}}}")
     section, flat_key = {}, {}
@@ -304,7 +305,7 @@ def normalize_config_dict(values: dict, strict: bool = True) -> dict:
                 new_key, value = "frame_stack", math.prod(_coerce(list[int], value, "model.time_strides"))
             section[new_key], flat_key[new_key] = value, key
         elif strict and value != FLAT_MODEL_DEFAULTS[key]:
-            settings = ", ".join(f.name for f in dataclasses.fields(_model_class(name, "model.name").Config))
+            settings = ", ".join(f.name for f in dataclasses.fields(_model_config(name, "model.name")))
             raise ConfigError(f"model.{key}: {value!r} is not a setting of model {name!r} (the old flat model "
                               f"section, which ignored it): remove it, or write the section as "
                               f"model: {{name: {name}, {name}: {{...}}}} with {name}'s settings ({settings})")

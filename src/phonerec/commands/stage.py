@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from phonerec.config import ConfigError, flat_settings, load_config
 from phonerec.records import changes, write_record
 
 
@@ -39,8 +40,6 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     inputs, settings = pairs(a.input, "--input"), pairs(a.setting, "--setting")
     if a.config is not None or a.set:
-        from phonerec.config import ConfigError, flat_settings, load_config  # imports torch: only when asked
-
         try:
             settings.update(flat_settings(load_config(a.config, a.set), a.settings_of))
         except ConfigError as e:

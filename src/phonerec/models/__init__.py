@@ -3,8 +3,9 @@
 knows its own time subsampling (`model.subsampling`) and its exact output lengths
 (`model.output_lengths(feat_lens)`, used to drop utterances too short for CTC before training).
 
-Adding a model: a module here with the model class and, beside it, its config dataclass (one
-commented field per setting), named by the class attribute `Config`; then one line in MODELS.
+Adding a model: a module here with the model class, its config dataclass (one commented field per
+setting) in `phonerec.model_config` (torch-free: the config reads it) and one line in its MODEL_CONFIGS, the
+class attribute `Config` naming that dataclass; then one line in MODELS.
 The config file then takes `model: {name: <key>, <key>: {<its settings>}}`.
 """
 from __future__ import annotations

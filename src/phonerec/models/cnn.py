@@ -3,22 +3,11 @@ convolutions for subsampling, then residual conv blocks; no recurrence, so it is
 and its receptive field is set by depth and kernel size."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
+from phonerec.model_config import CNNConfig
 from phonerec.models.common import AcousticModel, conv_out_lens
-
-
-@dataclass
-class CNNConfig:
-    """`model: {name: cnn, cnn: {...}}` in a config file."""
-    cnn_channels: list[int] = field(default_factory=lambda: [64, 128])  # channels of each front conv
-    cnn_kernel: int = 3  # kernel size of every convolution
-    cnn_blocks: int = 4  # residual blocks after the front, as wide as the last front conv
-    time_strides: list[int] = field(default_factory=lambda: [2, 1])  # per front conv; product = subsampling
-    dropout: float = 0.15  # inside each residual block and before the output
 
 
 class ResBlock(nn.Module):

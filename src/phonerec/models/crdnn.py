@@ -4,29 +4,11 @@ The shape of SpeechBrain's TIMIT CRDNN, sized by the config (~10 M parameters at
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
+from phonerec.model_config import CRDNNConfig
 from phonerec.models.common import AcousticModel, BiLSTM, conv_out_lens
-
-
-@dataclass
-class CRDNNConfig:
-    """`model: {name: crdnn, crdnn: {...}}` in a config file."""
-    cnn_channels: list[int] = field(default_factory=lambda: [64, 128])  # channels of each 2-D conv block
-    cnn_kernel: int = 3  # conv kernel size (time and frequency)
-    time_strides: list[int] = field(default_factory=lambda: [2, 1])  # per conv block; product = subsampling
-    lstm_hidden: int = 256  # BiLSTM units per direction, also the width of the CNN -> BiLSTM projection
-    lstm_layers: int = 3  # stacked BiLSTM layers
-    proj_dim: int = 256  # width after the BiLSTM (and of the skip path around it) and of the DNN
-    dropout: float = 0.15  # after the input projection, between BiLSTM layers, in the DNN
-
-    def __post_init__(self):
-        if len(self.cnn_channels) != len(self.time_strides):
-            raise ValueError(f"cnn_channels ({len(self.cnn_channels)} blocks) and time_strides "
-                             f"({len(self.time_strides)}) must have the same length: one stride per conv block")
 
 
 class CRDNN(AcousticModel):

@@ -4,25 +4,11 @@ Stacking `frame_stack` consecutive frames into one subsamples time cheaply befor
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from phonerec.model_config import LSTMConfig
 from phonerec.models.common import AcousticModel, BiLSTM
-
-
-@dataclass
-class LSTMConfig:
-    """`model: {name: lstm, lstm: {...}}` in a config file."""
-    frame_stack: int = 2  # consecutive frames stacked into one LSTM input (= the time subsampling)
-    lstm_hidden: int = 256  # units per direction
-    lstm_layers: int = 3  # stacked bidirectional layers
-    dropout: float = 0.15  # between LSTM layers and before the output
-
-    def __post_init__(self):
-        if self.frame_stack < 1:
-            raise ValueError(f"frame_stack must be >= 1, got {self.frame_stack}")
 
 
 class BiLSTMModel(AcousticModel):
