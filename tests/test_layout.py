@@ -13,9 +13,8 @@ PACKAGE = SRC / "phonerec"
 # Lowest first. A module may import modules of its own layer or of a lower one, never of a higher one.
 LAYERS = [
     ("ground", ["phonerec.phones", "phonerec.fileio", "phonerec.logs", "phonerec.textgrid", "phonerec.segments",
-                "phonerec.records", "phonerec.errors", "phonerec.model_config"]),
+                "phonerec.records", "phonerec.errors", "phonerec.model_config", "phonerec.config"]),
     ("models", ["phonerec.models"]),
-    ("config", ["phonerec.config"]),
     ("features", ["phonerec.features"]),
     ("corpora", ["phonerec.corpora"]),
     ("data", ["phonerec.data"]),
