@@ -98,11 +98,11 @@ class ModelConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
         name = _coerce(str, values.get("name", cls.name), f"{where}.name")
-        config_class, models = _model_config(name, f"{where}.name"), MODEL_CONFIGS
+        config_class = _model_config(name, f"{where}.name")
         for key, value in values.items():
-            if key in ("name", name) or (key in models and value is None):  # `--set model.cnn=null` drops it
+            if key in ("name", name) or (key in MODEL_CONFIGS and value is None):  # `--set model.cnn=null` drops it
                 continue
-            if key in models:
+            if key in MODEL_CONFIGS:
                 raise ConfigError(f"{where}.{key}: settings of model {key!r}, but {where}.name is {name!r} "
                                   f"(put them under {where}.{name}, or drop them: --set {where}.{key}=null)")
             raise ConfigError(f"unknown config key '{where}.{key}' (known: name, {name})")
